@@ -1,0 +1,64 @@
+"""The ``cxrbench`` command line.
+
+Each subcommand lives in its own module that defines ``add_arguments(parser)`` and
+``run(args) -> int``; the module is imported only when its command runs, so ``cxrbench --help``
+stays fast and importing one command never drags in another's heavy dependencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from cxrbench.errors import CxrbenchError
+
+# name -> (module, one-line help). Adding a command is one entry here plus its module.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("cxrbench.data.synth.cli", "generate a synthetic MIMIC-CXR-JPG + MIMIC-Ext-CXR-QBA tree"),
+    "index": ("cxrbench.data.index_cli", "build the Parquet index of a dataset root (synthetic or real)"),
+    "stats": ("cxrbench.data.distribution", "pre-training distribution analysis of an index (seed 2.6.1)"),
+    "score": ("cxrbench.score", "score a predictions file from any model: metrics.json with CIs"),
+    "compare": ("cxrbench.compare", "paired statistical comparison of run dirs against a baseline"),
+    "train": ("model.train_cli", "train SSG-VQA-Net (or an ablation) from a YAML config with DeepSpeed"),
+    "evaluate": ("cxrbench.evaluate", "evaluate a checkpoint on a split: predictions, metrics, CheXpert, attention"),
+    "chexpert": ("cxrbench.chexpert_report", "per-pathology CheXpert report of a run dir"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cxrbench",
+        description="Evaluation and analysis suite for chest X-ray VQA.",
+    )
+    from cxrbench import __version__
+
+    parser.add_argument("--version", action="version", version=f"cxrbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0] not in COMMANDS:
+        args = parser.parse_args(argv)  # prints help / version / the unknown-command error
+        parser.print_help()
+        return 2
+    name, rest = argv[0], argv[1:]
+    module_name, help_text = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    sub = argparse.ArgumentParser(prog=f"cxrbench {name}", description=module.__doc__ or help_text,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    module.add_arguments(sub)
+    args = sub.parse_args(rest)
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except CxrbenchError as err:  # expected, user-facing failures: one clear line, no traceback
+        print(f"cxrbench {name}: error: {err}", file=sys.stderr)
+        return err.exit_code
