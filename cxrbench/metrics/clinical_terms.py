@@ -1,0 +1,301 @@
+"""Clinical-term F1: QuickUMLS concepts with polarity, prediction vs reference (seed 13.1).
+
+Concept extraction is QuickUMLS 1.4.2 (Soldaini & Goharian 2016: approximate dictionary
+matching, Jaccard over character trigrams >= 0.7, longest/best non-overlapping matches) over
+a UMLS-format index. By default the index is built, at first use, from the small chest
+radiography table shipped in ``cxrbench/resources/umls`` (MRCONSO/MRSTY rows; see
+``make_table.py`` there) into ``$CXRBENCH_CACHE/quickumls/<hash>`` (``~/.cache/cxrbench``);
+``index_dir=`` / ``--umls-index`` takes a user's full QuickUMLS index instead.
+
+Each concept carries a polarity from a NegEx-style rule (Chapman et al. 2001): a negation
+trigger ("no", "without", "negative for", "no evidence of", …) at most ``NEG_WINDOW`` tokens
+before the concept, with no termination term ("but", "however", …, or a sentence break) in
+between, or a post-trigger ("is not seen", "has resolved", …) right after it, makes it
+negated. So "no pneumothorax" yields ``(pneumothorax, negated)`` and does not match
+"pneumothorax".
+
+Offline: QuickUMLS would ``spacy.load("en_core_web_sm")`` and ``nltk.download("stopwords")``
+at run time. Here it gets a blank English spaCy pipeline (its matcher only needs the
+tokenizer; without a tagger its part-of-speech filters are inert) and an NLTK stopword file
+written under the cache directory, so nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from cxrbench.metrics.base import SufficientStats, mean_stats
+from cxrbench.metrics.text import References, as_reference_lists
+
+RESOURCE_DIR = Path(__file__).resolve().parent.parent / "resources" / "umls"
+THRESHOLD = 0.7
+WINDOW = 5
+SIMILARITY = "jaccard"
+NEG_WINDOW = 6
+
+# the semantic types that matter for chest radiography answers (anatomy, findings, devices,
+# qualifiers); with a full UMLS index, concepts of other types are ignored
+ACCEPTED_SEMTYPES = frozenset({"T017", "T023", "T029", "T030", "T033", "T037", "T046", "T047", "T061", "T074",
+                               "T080", "T081", "T082", "T184", "T190", "T191", "T020"})
+
+# NLTK's English stopword list (nltk_data corpora/stopwords/english), which QuickUMLS expects
+_NLTK_ENGLISH_STOPWORDS = """i me my myself we our ours ourselves you you're you've you'll you'd your yours
+yourself yourselves he him his himself she she's her hers herself it it's its itself they them their theirs
+themselves what which who whom this that that'll these those am is are was were be been being have has had
+having do does did doing a an the and but if or because as until while of at by for with about against between
+into through during before after above below to from up down in out on off over under again further then once
+here there when where why how all any both each few more most other some such no nor not only own same so than
+too very s t can will just don don't should should've now d ll m o re ve y ain aren aren't couldn couldn't
+didn didn't doesn doesn't hadn hadn't hasn hasn't haven haven't isn isn't ma mightn mightn't mustn mustn't
+needn needn't shan shan't shouldn shouldn't wasn wasn't weren weren't won won't wouldn wouldn't""".split()
+
+# NegEx-style triggers, as token sequences
+PRE_NEGATION = tuple(tuple(t.split()) for t in (
+    "no", "not", "without", "negative for", "no evidence of", "no signs of", "no sign of", "absence of",
+    "absent", "free of", "neither", "nor", "never", "resolution of", "resolved", "cannot see", "denies",
+    "no new", "no longer", "rather than", "ruled out", "rules out",
+))
+POST_NEGATION = tuple(tuple(t.split()) for t in (
+    "is not seen", "are not seen", "not seen", "is not present", "are not present", "not present",
+    "is not identified", "are not identified", "not identified", "is not visualized", "not visualized",
+    "is absent", "are absent", "absent", "has resolved", "have resolved", "resolved", "is ruled out",
+    "has been ruled out", "ruled out", "is not", "are not", "no longer", "is gone",
+))
+TERMINATION = frozenset({"but", "however", "although", "though", "except", "aside", "apart", "yet", "still",
+                         "which", "whereas", "while", ".", ";", ":", "?", "!"})
+_TOKEN_RE = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*|[.;:?!]")
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("CXRBENCH_CACHE") or Path.home() / ".cache" / "cxrbench")
+
+
+def _table_hash(resource_dir: Path) -> str:
+    import importlib.metadata as md
+
+    h = hashlib.sha256(md.version("quickumls").encode())
+    for name in ("MRCONSO.RRF", "MRSTY.RRF"):
+        h.update((resource_dir / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _ensure_nltk_stopwords() -> None:
+    """Write NLTK's English stopword list where ``nltk.corpus.stopwords`` will find it first,
+    so QuickUMLS never calls ``nltk.download``."""
+    import nltk
+
+    root = cache_root() / "nltk_data"
+    target = root / "corpora" / "stopwords" / "english"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent)
+        with os.fdopen(fd, "w") as fh:
+            fh.write("\n".join(_NLTK_ENGLISH_STOPWORDS) + "\n")
+        os.replace(tmp, target)
+    if str(root) not in nltk.data.path:
+        nltk.data.path.insert(0, str(root))
+
+
+def build_index(resource_dir: Path = RESOURCE_DIR, dest: Path | None = None) -> Path:
+    """Build (once) the QuickUMLS index of an MRCONSO/MRSTY pair and return its directory.
+
+    Built in a temporary directory and renamed into place, so concurrent first uses (test
+    workers) never see a half-built index. Lower-cased, unqlite backend, English.
+    """
+    from quickumls import install
+
+    resource_dir = Path(resource_dir)
+    dest = Path(dest) if dest is not None else cache_root() / "quickumls" / _table_hash(resource_dir)
+    if (dest / "database_backend.flag").exists():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=dest.parent))
+    try:
+        opts = SimpleNamespace(language="ENG", lowercase=True, normalize_unicode=False)
+        (tmp / "lowercase.flag").touch()
+        (tmp / "language.flag").write_text("ENG")
+        (tmp / "database_backend.flag").write_text("unqlite")
+        import contextlib
+        import io
+
+        with contextlib.redirect_stdout(io.StringIO()):  # QuickUMLS prints progress
+            terms = install.extract_from_mrconso(str(resource_dir / "MRCONSO.RRF"), str(resource_dir / "MRSTY.RRF"),
+                                                 opts)
+            install.parse_and_encode_ngrams(terms, str(tmp / "umls-simstring.db"), str(tmp / "cui-semtypes.db"),
+                                            database_backend="unqlite")
+        try:
+            os.rename(tmp, dest)
+        except OSError:  # another process finished first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return dest
+
+
+@dataclass(frozen=True)
+class Concept:
+    cui: str
+    negated: bool
+    semtypes: tuple[str, ...]
+    start: int
+    end: int
+    text: str
+
+
+def _tokens(text: str) -> list[tuple[str, int, int]]:
+    return [(m.group(0), m.start(), m.end()) for m in _TOKEN_RE.finditer(text.lower())]
+
+
+def _ends_with(seq: list[str], trigger: tuple[str, ...]) -> bool:
+    return len(seq) >= len(trigger) and tuple(seq[len(seq) - len(trigger):]) == trigger
+
+
+def is_negated(text: str, start: int, end: int, window: int = NEG_WINDOW) -> bool:
+    """NegEx-style polarity of the span ``text[start:end]`` (see the module docstring)."""
+    toks = _tokens(text)
+    before = [t for t, s, e in toks if e <= start]
+    after = [t for t, s, e in toks if s >= end]
+    # pre-negation: scan back at most `window` tokens, stopping at a termination term
+    scope: list[str] = []
+    for tok in reversed(before):
+        if tok in TERMINATION or len(scope) >= window:
+            break
+        scope.insert(0, tok)
+    for k in range(len(scope)):
+        prefix = scope[: k + 1]
+        if any(_ends_with(prefix, trig) for trig in PRE_NEGATION):
+            return True
+    # post-negation: a trigger starting within the next 3 tokens, before any termination
+    head: list[str] = []
+    for tok in after:
+        if tok in TERMINATION or len(head) >= 6:
+            break
+        head.append(tok)
+    for i in range(min(3, len(head))):
+        for trig in POST_NEGATION:
+            if tuple(head[i:i + len(trig)]) == trig:
+                return True
+    return False
+
+
+class ConceptExtractor:
+    """QuickUMLS concept matcher with NegEx polarity, offline, one match per text cached.
+
+    ``index_dir`` None: the shipped chest radiography table (built on first use).
+    """
+
+    def __init__(self, index_dir: str | os.PathLike | None = None, threshold: float = THRESHOLD,
+                 window: int = WINDOW):
+        import spacy
+        from quickumls import QuickUMLS
+
+        _ensure_nltk_stopwords()
+        self.custom_index = index_dir is not None
+        self.index_dir = Path(index_dir) if index_dir is not None else build_index()
+        if not (self.index_dir / "umls-simstring.db").exists():
+            raise FileNotFoundError(f"{self.index_dir} is not a QuickUMLS index (no umls-simstring.db)")
+        self.threshold, self.window = threshold, window
+        # spacy_component=True skips QuickUMLS's spacy.load("en_core_web_sm"); we give it a
+        # blank English tokenizer instead
+        self.matcher = QuickUMLS(str(self.index_dir), threshold=threshold, window=window,
+                                 similarity_name=SIMILARITY, accepted_semtypes=set(ACCEPTED_SEMTYPES),
+                                 spacy_component=True)
+        self.matcher.nlp = spacy.blank("en")
+        self._cache: dict[str, tuple[Concept, ...]] = {}
+
+    @property
+    def signature(self) -> str:
+        import importlib.metadata as md
+
+        index = f"user:{self.index_dir.name}" if self.custom_index else f"cxrbench-cxr:{self.index_dir.name}"
+        return (f"quickumls:{md.version('quickumls')}|index:{index}|sim:{SIMILARITY}|threshold:{self.threshold}"
+                f"|window:{self.window}|negation:negex-window{NEG_WINDOW}|f1:(cui,polarity)")
+
+    def concepts(self, text: str) -> tuple[Concept, ...]:
+        """Concepts in ``text`` (best match per span), with polarity."""
+        text = "" if text is None else str(text)
+        hit = self._cache.get(text)
+        if hit is not None:
+            return hit
+        out = []
+        for group in self.matcher.match(text, best_match=True, ignore_syntax=False) if text.strip() else ():
+            m = group[0]
+            out.append(Concept(m["cui"], is_negated(text, m["start"], m["end"]), tuple(sorted(m["semtypes"])),
+                               m["start"], m["end"], m["ngram"]))
+        result = tuple(sorted(out, key=lambda c: c.start))
+        self._cache[text] = result
+        return result
+
+    def concept_set(self, text: str) -> frozenset[tuple[str, bool]]:
+        """The set of ``(CUI, negated)`` pairs of a text."""
+        return frozenset((c.cui, c.negated) for c in self.concepts(text))
+
+
+@lru_cache(maxsize=4)
+def get_extractor(index_dir: str | None = None) -> ConceptExtractor:
+    """One extractor per index per process (building the matcher costs ~0.1 s)."""
+    return ConceptExtractor(index_dir)
+
+
+def concept_f1(true: frozenset, pred: frozenset) -> float:
+    """F1 of two concept sets: ``2|T∩P| / (|T| + |P|)``; NaN when both are empty (neither
+    answer has clinical content to compare), 0 when only one is."""
+    if not true and not pred:
+        return float("nan")
+    return 2 * len(true & pred) / (len(true) + len(pred))
+
+
+def clinical_term_f1_items(y_true: References, y_pred: Sequence[str], extractor: ConceptExtractor | None = None,
+                           progress: bool = False) -> np.ndarray:
+    """Per-item clinical-term F1 (best over references; NaN where undefined)."""
+    extractor = extractor or get_extractor()
+    refs = as_reference_lists(y_true)
+    if len(refs) != len(y_pred):
+        raise ValueError(f"y_true has {len(refs)} items but y_pred has {len(y_pred)}")
+    texts: Iterable[str] = dict.fromkeys([str(p) for p in y_pred] + [r for rs in refs for r in rs])
+    if progress:
+        from tqdm import tqdm
+
+        texts = tqdm(list(texts), desc="clinical terms", unit="text", leave=False)
+    for t in texts:
+        extractor.concept_set(t)
+    out = np.empty(len(refs))
+    for i, (pred, rs) in enumerate(zip(y_pred, refs)):
+        p = extractor.concept_set(str(pred))
+        scores = [concept_f1(extractor.concept_set(r), p) for r in rs]
+        defined = [s for s in scores if not np.isnan(s)]
+        out[i] = max(defined) if defined else np.nan
+    return out
+
+
+def clinical_term_f1_stats(y_true: References, y_pred: Sequence[str],
+                           extractor: ConceptExtractor | None = None) -> SufficientStats:
+    extractor = extractor or get_extractor()
+    return mean_stats("clinical_term_f1", clinical_term_f1_items(y_true, y_pred, extractor),
+                      signature=extractor.signature)
+
+
+def clinical_term_f1(y_true: References, y_pred: Sequence[str], extractor: ConceptExtractor | None = None) -> float:
+    """Mean clinical-term F1 over items (seed 13.1).
+
+    Per item, ``T`` and ``P`` are the sets of ``(CUI, negated)`` pairs QuickUMLS finds in the
+    reference and the prediction (:class:`ConceptExtractor`), and
+    ``F1 = 2|T ∩ P| / (|T| + |P|)`` (precision ``|T∩P|/|P|``, recall ``|T∩P|/|T|``). Items
+    where neither side names a concept are undefined and left out of the mean (their count
+    is the difference between ``n`` and the number of items). No reference implementation
+    exists for the whole metric; the parts agree with QuickUMLS's own matches and with
+    ``sklearn.metrics.f1_score`` on the binarised sets (tests/metrics/test_clinical_terms.py).
+    """
+    return clinical_term_f1_stats(y_true, y_pred, extractor).value()
