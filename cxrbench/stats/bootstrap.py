@@ -196,9 +196,16 @@ def paired_bootstrap_many(baseline: Mapping[str, Statistic], runs: Mapping[str, 
 
 def _paired(dist: Distributions, ia: int, ib: int, method: str, confidence: float) -> PairedBootstrapResult:
     a, b = dist.theta_hat[ia], dist.theta_hat[ib]
-    diff = b - a
-    boot = dist.theta_boot[ib] - dist.theta_boot[ia]
-    jack = None if dist.theta_jack is None else dist.theta_jack[ib] - dist.theta_jack[ia]
+    # Differences at rounding level are zero: two paths (or summation orders) computing the same
+    # metric must not produce a "difference" and a p-value below 1.
+    tol = 1e-12 * max(1.0, abs(a), abs(b)) if np.isfinite(a) and np.isfinite(b) else 0.0
+
+    def snap(x):
+        return np.where(np.abs(x) <= tol, 0.0, x)
+
+    diff = float(snap(b - a))
+    boot = snap(dist.theta_boot[ib] - dist.theta_boot[ia])
+    jack = None if dist.theta_jack is None else snap(dist.theta_jack[ib] - dist.theta_jack[ia])
     lo, hi = _interval(boot, diff, jack, method, confidence)
     defined = boot[~np.isnan(boot)]
     if np.isfinite(diff) and defined.size:

@@ -35,12 +35,20 @@ def bca_interval(theta_boot: np.ndarray, theta_hat: float, theta_jack: np.ndarra
     bounds at the quantiles ``Φ(z0 + (z0 + z_α) / (1 − a (z0 + z_α)))``.
 
     Undefined jackknife values are dropped. When the jackknife values have no spread (a
-    constant statistic, a single unit) the acceleration is undefined and taken as 0.
+    constant statistic, a single unit) the acceleration is undefined and taken as 0. A
+    bootstrap distribution without spread gives the zero-width interval; one that lies wholly
+    on one side of θ̂ gives NaN (z0 infinite), as scipy.
     """
     boot = _defined(theta_boot)
     if boot.size < 2 or not np.isfinite(theta_hat):
         return (np.nan, np.nan)
-    z0 = ndtri((np.count_nonzero(boot < theta_hat) + np.count_nonzero(boot <= theta_hat)) / (2.0 * boot.size))
+    # Values within rounding of θ̂ count as ties: the fast path sums in another order than the
+    # point estimate, and on discrete data many resamples reproduce θ̂ exactly.
+    tol = 1e-10 * max(1.0, abs(theta_hat))
+    if boot.max() - boot.min() <= tol:  # no spread at all: a zero-width interval, as percentile
+        return (float(boot.min()), float(boot.max()))
+    below = np.count_nonzero(boot < theta_hat - tol) + np.count_nonzero(boot <= theta_hat + tol)
+    z0 = ndtri(below / (2.0 * boot.size))
     jack = _defined(theta_jack)
     a = 0.0
     if jack.size >= 2:

@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
+import warnings
+
 import numpy as np
 
 from cxrbench.metrics.base import GenericStatistic, Statistic, SufficientStats
@@ -174,8 +176,10 @@ def resample(statistics: Sequence[Statistic], clusters=None, *, n_resamples: int
             for j, (i, s) in enumerate(suff):
                 theta_boot[i, row:row + b] = _reduce(s, totals[:, cols[j]:cols[j + 1]])
         for i, s in generic:
-            for r in range(b):
-                theta_boot[i, row + r] = s.compute(units.expand(counts[r]))
+            with warnings.catch_warnings():  # undefined values are NaN by contract, and counted
+                warnings.simplefilter("ignore", RuntimeWarning)
+                for r in range(b):
+                    theta_boot[i, row + r] = s.compute(units.expand(counts[r]))
         row += b
 
     if jackknife:
@@ -184,5 +188,7 @@ def resample(statistics: Sequence[Statistic], clusters=None, *, n_resamples: int
             block = S[:, cols[j]:cols[j + 1]]
             theta_jack[i] = _reduce(s, T[cols[j]:cols[j + 1]] - block)
         for i, s in generic:
-            theta_jack[i] = [s.compute(units.leave_out(c)) for c in range(C)]
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                theta_jack[i] = [s.compute(units.leave_out(c)) for c in range(C)]
     return Distributions(theta_hat, theta_boot, theta_jack, n, C)
