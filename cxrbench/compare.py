@@ -220,6 +220,10 @@ def _fmt(x: float, digits: int = 3) -> str:
     return "n/a" if x is None or x != x else f"{x:.{digits}f}"
 
 
+def _fmt_p(p: float) -> str:
+    return "n/a" if p is None or p != p else ("<0.001" if p < 0.001 else f"{p:.3f}")
+
+
 def comparison_markdown(comp: Comparison, header: list[str]) -> str:
     """One line per run × stratum × metric with the metric kind's primary test (seed 15.3)."""
     s = comp.settings
@@ -248,7 +252,7 @@ def comparison_markdown(comp: Comparison, header: list[str]) -> str:
             star = " *" if r["significant"] else ""
             lines.append(f"| {r['stratum']} | {r['metric']} | {_fmt(r['value_baseline'])} | {_fmt(r['value_run'])} "
                          f"| {_fmt(r['diff'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] | {r['test']} "
-                         f"| {r['report']} | {_fmt(r['p_adjusted'])}{star} | {_fmt(r['effect_size'], 2)} |")
+                         f"| {r['report']} | {_fmt_p(r['p_adjusted'])}{star} | {_fmt(r['effect_size'], 2)} |")
     return "\n".join(lines) + "\n"
 
 
