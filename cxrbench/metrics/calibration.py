@@ -3,10 +3,13 @@
 ECE is a function of per-bin sums, ``(count_b, Σ confidence, Σ correct)``, so it is a
 :class:`~cxrbench.metrics.base.SufficientStats` with ``3·(B+1)`` columns per item.
 
-Binning follows torchmetrics exactly (``torchmetrics.functional.classification``
+Binning follows torchmetrics (``torchmetrics.functional.classification``
 ``binary_calibration_error`` / ``multiclass_calibration_error``, ``norm="l1"``): boundaries
-``linspace(0, 1, B+1)``, item in bin ``j`` when ``b_j <= conf < b_{j+1}``, and a confidence of
-exactly 1.0 in a bin of its own (torchmetrics keeps ``B+1`` accumulators). What the
+``b_j = j/B``, item in bin ``j`` when ``b_j <= conf < b_{j+1}``, and a confidence of exactly 1.0
+in a bin of its own (torchmetrics keeps ``B+1`` accumulators). The one difference: torchmetrics
+computes the boundaries with a float32 ``torch.linspace``, which misplaces some by one float32
+ulp (about 6e-8), so a confidence within that distance of a boundary can land in the neighbour
+bin there; here the boundary is exact (``j = floor(conf · B)`` in float64). What the
 confidence and correctness are is the caller's choice and the same as torchmetrics':
 
 - multi-class: ``confidence = max_k p_k``, ``correct = [argmax_k p_k == y]``
@@ -27,9 +30,8 @@ DEFAULT_BINS = 15
 
 
 def _bin_index(confidence: np.ndarray, n_bins: int) -> np.ndarray:
-    # torchmetrics: bucketize(conf, linspace(0, 1, n_bins + 1), right=True) - 1, in float32
-    boundaries = np.linspace(0, 1, n_bins + 1, dtype=np.float32)
-    return np.searchsorted(boundaries, confidence.astype(np.float32), side="right") - 1
+    """Bin ``j = floor(conf · B)`` (``b_j <= conf < b_{j+1}``); conf = 1.0 -> bin ``B`` of its own."""
+    return np.floor(np.asarray(confidence, dtype=np.float64) * n_bins).astype(np.int64)
 
 
 def _check(correct, confidence) -> tuple[np.ndarray, np.ndarray]:

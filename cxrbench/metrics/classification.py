@@ -161,8 +161,8 @@ def _kappa(t: np.ndarray, k: int, weights: str | None) -> np.ndarray:
 def _labels(y_true, y_pred, labels):
     if labels is not None:
         return list(labels)
-    vals = np.unique(np.asarray(y_true))
-    return vals.tolist()
+    # as sklearn's unique_labels: every value seen in either array
+    return np.union1d(np.asarray(y_true), np.asarray(y_pred)).tolist()
 
 
 def confusion_stats(name: str, y_true: Sequence, y_pred: Sequence, labels: Sequence | None = None,

@@ -1,0 +1,100 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from sklearn.metrics import f1_score
+from sklearn.preprocessing import MultiLabelBinarizer
+
+from cxrbench.metrics import clinical_terms as ct
+
+
+@pytest.fixture(scope="module")
+def ex():
+    return ct.get_extractor()
+
+
+
+def test_negation_no_pneumothorax_does_not_match_pneumothorax(ex):
+    neg, pos = ex.concept_set("No pneumothorax."), ex.concept_set("Pneumothorax.")
+    assert len(neg) == 1 and len(pos) == 1
+    (cui_n, negated_n), (cui_p, negated_p) = next(iter(neg)), next(iter(pos))
+    assert cui_n == cui_p and negated_n and not negated_p
+    assert ct.clinical_term_f1(["Pneumothorax."], ["No pneumothorax."], ex) == 0.0
+    assert ct.clinical_term_f1(["There is no pneumothorax."], ["No pneumothorax."], ex) == 1.0
+
+
+@pytest.mark.parametrize("text,negated", [
+    ("No evidence of pleural effusion.", True),
+    ("The pleural effusion has resolved.", True),
+    ("Pleural effusion is not seen.", True),
+    ("Without pleural effusion.", True),
+    ("There is a small pleural effusion.", False),
+    ("No pneumothorax, but there is a pleural effusion.", False),  # "but" ends the negation scope
+    ("Negative for pneumonia; there is a pleural effusion.", False),
+])
+def test_negex_scope(ex, text, negated):
+    effusion = [c for c in ex.concepts(text) if c.text.lower() in ("pleural effusion", "effusion")]
+    assert effusion and effusion[0].negated is negated
+
+
+def test_synonyms_share_a_concept(ex):
+    for a, b in (("cardiomegaly", "enlarged heart"), ("pneumothorax", "collapsed lung"),
+                 ("pleural effusion", "effusion")):
+        assert ex.concept_set(f"There is {a}.") == ex.concept_set(f"There is {b}."), (a, b)
+    assert ex.concept_set("left lung") != ex.concept_set("right lung")
+
+
+def test_concepts_are_quickumls_best_matches(ex):
+    text = "Moderate cardiomegaly with a small left pleural effusion and a PICC line in the superior vena cava."
+    raw = ex.matcher.match(text, best_match=True, ignore_syntax=False)
+    assert sorted((m[0]["cui"], m[0]["start"]) for m in raw) == sorted((c.cui, c.start) for c in ex.concepts(text))
+    assert len(raw) >= 5
+
+
+def test_clinical_term_f1_hand_worked(ex):
+    ref = "There is moderate cardiomegaly and no pneumothorax."   # {cardiomegaly+, moderate+, pneumothorax-}
+    pred = "There is cardiomegaly and a pneumothorax."            # {cardiomegaly+, pneumothorax+}
+    assert ct.clinical_term_f1([ref], [pred], ex) == pytest.approx(2 * 1 / (3 + 2))
+    # neither side names a concept: undefined, left out of the mean
+    assert np.isnan(ct.clinical_term_f1_items(["Yes."], ["No."], ex)[0])
+    assert ct.clinical_term_f1(["Yes.", ref], ["No.", ref], ex) == 1.0
+    # several references: the best
+    assert ct.clinical_term_f1([["Pneumothorax.", "No pneumothorax."]], ["No pneumothorax."], ex) == 1.0
+
+
+def test_set_f1_equals_sklearn_samples_f1(ex):
+    rng = np.random.default_rng(0)
+    texts = ["No pneumothorax.", "Pneumothorax.", "Mild cardiomegaly.", "Small left pleural effusion.",
+             "Enlarged heart and effusion.", "Atelectasis at the right lung base.", "No effusion or edema."]
+    refs = list(rng.choice(texts, 50))
+    preds = list(rng.choice(texts, 50))
+    T = [sorted(map(str, ex.concept_set(t))) for t in refs]
+    P = [sorted(map(str, ex.concept_set(p))) for p in preds]
+    mlb = MultiLabelBinarizer()
+    mlb.fit(T + P)
+    expected = f1_score(mlb.transform(T), mlb.transform(P), average="samples", zero_division=np.nan)
+    assert ct.clinical_term_f1(refs, preds, ex) == pytest.approx(expected)
+
+
+def test_index_builds_and_matches_offline(tmp_path):
+    """A fresh cache, no NLTK data, no spaCy model, no network: the index builds and matches."""
+    code = textwrap.dedent("""
+        import socket, spacy, nltk
+        def no_network(*a, **k):
+            raise RuntimeError("network access attempted")
+        socket.socket.connect = no_network
+        nltk.download = no_network
+        spacy.load = no_network
+        from cxrbench.metrics import clinical_terms as ct
+        ex = ct.ConceptExtractor()
+        print(sorted(neg for _, neg in ex.concept_set("No pneumothorax. Cardiomegaly.")))
+    """)
+    env = {**os.environ, "CXRBENCH_CACHE": str(tmp_path / "cache"), "NLTK_DATA": str(tmp_path / "none"),
+           "HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[False, True]"
+    assert any((tmp_path / "cache" / "quickumls").iterdir())
