@@ -27,7 +27,7 @@ import numpy as np
 
 from cxrbench.metrics.base import Statistic
 from cxrbench.stats.intervals import METHODS, bca_interval, percentile_interval
-from cxrbench.stats.resampling import Distributions, resample
+from cxrbench.stats.resampling import Distributions, resample, resample_strata
 
 
 @dataclass(frozen=True)
@@ -149,20 +149,23 @@ def bootstrap_table(statistics: Mapping[str, Statistic], strata: Mapping[str, np
                     ) -> dict[str, dict[str, BootstrapResult]]:
     """CIs of every statistic in every stratum (e.g. ``overall`` and each question type).
 
-    ``strata`` maps a stratum name to a boolean item mask. Each stratum is bootstrapped on its
-    own items and units with the same ``seed``, so a stratum's row is reproduced by
-    ``bootstrap_many({k: s.subset(mask) ...}, clusters[mask], seed=seed)``.
+    ``strata`` maps a stratum name to a boolean item mask (strata may overlap). Each stratum is
+    bootstrapped on its own items and units with the same ``seed``, so a stratum's row equals
+    ``bootstrap_many({k: s.subset(mask) ...}, clusters[mask], seed=seed)`` (up to rounding);
+    the per-stratum sums are built in one pass over the items (``resampling.StrataSums``).
     """
     from tqdm.auto import tqdm
 
-    labels = None if clusters is None else np.asarray(clusters)
+    _check(method, confidence, n_resamples)
+    names = list(statistics)
+    if not names:
+        return {stratum: {} for stratum in strata}
+    dists = resample_strata([statistics[k] for k in names], list(strata.values()), clusters,
+                            n_resamples=n_resamples, seed=seed, jackknife=(method == "bca"))
     out: dict[str, dict[str, BootstrapResult]] = {}
-    for name, mask in tqdm(strata.items(), desc="bootstrap strata", leave=False,
-                           disable=None if progress is None else not progress):
-        mask = np.asarray(mask, dtype=bool)
-        sub = {k: s.subset(mask) for k, s in statistics.items()}
-        out[name] = bootstrap_many(sub, None if labels is None else labels[mask], n_resamples=n_resamples,
-                                   confidence=confidence, method=method, seed=seed)
+    for stratum, dist in tqdm(zip(strata, dists), total=len(strata), desc="bootstrap strata", leave=False,
+                              disable=None if progress is None else not progress):
+        out[stratum] = {name: _single(dist, i, method, confidence) for i, name in enumerate(names)}
     return out
 
 

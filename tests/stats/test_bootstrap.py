@@ -150,18 +150,32 @@ def test_results_are_deterministic_for_a_seed_and_independent_of_row_order():
     assert (b.ci_low, b.ci_high) == pytest.approx((a.ci_low, a.ci_high))
 
 
-def test_table_rows_equal_the_direct_computation_on_each_stratum():
+@pytest.mark.parametrize("method,unit", [("percentile", "study"), ("bca", "study"), ("percentile", None)])
+def test_table_rows_equal_the_direct_computation_on_each_stratum(method, unit):
     rng = np.random.default_rng(10)
     y, labels = clustered_binary(50, 6, rng, concentration=2.0)
+    labels = labels if unit else None
+    score = rng.gamma(2.0, size=len(y))
+    pred = rng.random(len(y)) < 0.5
     qtype = rng.choice(["B03_is_abnormal", "D03_where_is_finding", "C01_describe_region"], len(y))
-    strata = {"overall": np.ones(len(y), bool), **{t: qtype == t for t in np.unique(qtype)}}
-    stats = {"em": mean_stats("em", y)}
-    table = bootstrap_table(stats, strata, labels, n_resamples=400, seed=5, progress=False)
+    strata = {"overall": np.ones(len(y), bool), "spatial": qtype != "B03_is_abnormal",  # overlapping strata
+              **{t: qtype == t for t in np.unique(qtype)}, "empty": np.zeros(len(y), bool)}
+    stats = {"em": mean_stats("em", y), "score": mean_stats("score", score), "mcc": mcc_stats(y > 0, pred),
+             "g": GenericStatistic("g", len(y), lambda i: score[i].mean())}
+    table = bootstrap_table(stats, strata, labels, n_resamples=400, seed=5, method=method, progress=False)
     assert list(table) == list(strata)
     for name, mask in strata.items():
-        direct = bootstrap_ci(mean_stats("em", y[mask]), labels[mask], n_resamples=400, seed=5)
-        assert table[name]["em"] == direct
-    assert table["overall"]["em"].n == len(y)
+        direct = bootstrap_many({k: s.subset(mask) for k, s in stats.items()}, None if unit is None else labels[mask],
+                                n_resamples=400, seed=5, method=method)
+        for k in stats:
+            got, ref = table[name][k], direct[k]
+            assert (got.n, got.n_clusters, got.n_undefined) == (ref.n, ref.n_clusters, ref.n_undefined)
+            np.testing.assert_allclose([got.value, got.ci_low, got.ci_high], [ref.value, ref.ci_low, ref.ci_high],
+                                       rtol=1e-12, equal_nan=True)
+    assert table["overall"]["em"].n == len(y) and table["empty"]["em"].n == 0
+    # the generic path and the sufficient path see the same resamples in every stratum
+    assert (table["spatial"]["g"].ci_low, table["spatial"]["g"].ci_high) == \
+        pytest.approx((table["spatial"]["score"].ci_low, table["spatial"]["score"].ci_high))
 
 
 def test_empty_stratum_gives_undefined_values_not_an_error():
