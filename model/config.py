@@ -205,13 +205,13 @@ def _build(cls: type, data: Any, where: str) -> Any:
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+            raise ConfigError(f"{where or 'config'}: expected a mapping, got {type(data).__name__}")
         hints = typing.get_type_hints(cls)
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ConfigError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
-        return cls(**{k: _build(hints[k], v, f"{where}.{k}") for k, v in data.items()})
+            raise ConfigError(f"{where or 'top level'}: unknown key(s) {unknown}; known: {sorted(names)}")
+        return cls(**{k: _build(hints[k], v, f"{where}.{k}" if where else k) for k, v in data.items()})
     origin = typing.get_origin(cls)
     args = typing.get_args(cls)
     if origin is list:
@@ -229,6 +229,11 @@ def _build(cls: type, data: Any, where: str) -> Any:
         return _build(inner[0], data, where)
     if cls is float and isinstance(data, (int, float)) and not isinstance(data, bool):
         return float(data)
+    if cls is float and isinstance(data, str):   # YAML 1.1 reads "1e-4" (no dot) as a string
+        try:
+            return float(data)
+        except ValueError:
+            pass
     if cls in (int, str, bool):
         if not isinstance(data, cls) or (cls is int and isinstance(data, bool)):
             raise ConfigError(f"{where}: expected {cls.__name__}, got {data!r}")
@@ -295,19 +300,28 @@ def load_config(path: str | Path, condition: str | None = None, overrides: list[
         merged = deep_merge(merged, parse_override(text))
     if seed is not None:
         merged["seed"] = seed
-    config = _build(Config, merged, str(path))
+    try:
+        config = _build(Config, merged, "")
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
     validate(config, str(path))
     return config
 
 
 def config_from_dict(data: dict[str, Any], where: str = "config") -> Config:
-    config = _build(Config, data, where)
+    try:
+        config = _build(Config, data, "")
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
     validate(config, where)
     return config
 
 
 def model_config_from_dict(data: dict[str, Any], where: str = "config.json") -> ModelConfig:
-    return _build(ModelConfig, data, where)
+    try:
+        return _build(ModelConfig, data, "")
+    except ConfigError as err:
+        raise ConfigError(f"{where}: model: {err}") from None
 
 
 def validate(config: Config, where: str) -> None:

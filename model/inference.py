@@ -184,7 +184,10 @@ class Predictor:
                 batch = collate(items, bundle.tokenizer, self.settings, features=self.features)
                 out = model(batch, use_scene_graph=self.use_scene_graph, output_attentions=True)
                 rows.extend(self._rows(frame, targets, items, out))
-        return pd.DataFrame(rows)
+        result = pd.DataFrame(rows)
+        for col in ("label_true", "label_pred"):   # class indices, null where the head has none
+            result[col] = result[col].astype("Int64")
+        return result
 
     # -----------------------------------------------------------------------------------------
     def _rows(self, frame, targets, items, out) -> list[dict[str, Any]]:

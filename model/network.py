@@ -82,7 +82,8 @@ class SSGVQANet(nn.Module):
         return self
 
     def enable_gradient_checkpointing(self) -> None:
-        self.encoder.gradient_checkpointing_enable()
+        enable = getattr(self.encoder, "activation_checkpointing_enable", None) or self.encoder.gradient_checkpointing_enable
+        enable()
 
     def roi_features(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if "roi_features" in batch:

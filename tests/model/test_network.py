@@ -1,0 +1,113 @@
+import numpy as np
+import pytest
+import torch
+
+from model.config import CONDITIONS
+from model.data import box_geometry
+from model.losses import VQALoss
+from tests.model.helpers import Setup
+
+
+def test_visual_token_is_134_scene_plus_512_visual(handmade_index):
+    s = Setup(handmade_index)
+    batch = s.batch(range(6))
+    model = s.model.eval()
+    scene = model.tokens.scene(batch["geometry"], batch["region_ids"], batch["entity_ids"])
+    visual = model.tokens.visual(model.roi_features(batch))
+    b, n = batch["visual_mask"].shape
+    assert scene.shape == (b, n, 134) and visual.shape == (b, n, 512)
+    assert model.encoder.embeddings.visual_projection.in_features == 646
+    # the geometry block is the normalised box, area and aspect ratio, verbatim
+    assert torch.equal(scene[..., :6], batch["geometry"])
+    g = box_geometry(np.array([[24.0, 0.0, 72.0, 48.0]]), 96, 96)
+    np.testing.assert_allclose(g, [[0.25, 0.0, 0.75, 0.5, 0.25, 1.0]])
+
+
+def test_region_and_entity_embeddings_mean_pool_and_ignore_padding(handmade_index):
+    s = Setup(handmade_index)
+    tokens = s.model.tokens
+    ids = torch.tensor([[[2, 3, 0, 0]]])
+    pooled = tokens.scene(torch.zeros(1, 1, 6), ids, torch.zeros(1, 1, 4, dtype=torch.long))
+    expected = (tokens.region_embedding.weight[2] + tokens.region_embedding.weight[3]) / 2
+    torch.testing.assert_close(pooled[0, 0, 6:70], expected)
+    assert torch.count_nonzero(pooled[0, 0, 70:]) == 0      # no entities: the zero vector
+
+
+def test_padded_visual_tokens_and_question_padding_do_not_change_outputs(handmade_index):
+    s = Setup(handmade_index)
+    model = s.model.eval()
+    batch = s.batch([0, 1, 2])
+    with torch.no_grad():
+        ref = model(batch, output_attentions=True)
+        # pad every item with 3 junk tokens that the mask hides
+        padded = dict(batch)
+        b, n = batch["visual_mask"].shape
+        extra = 3
+        padded["visual_mask"] = torch.cat([batch["visual_mask"], torch.zeros(b, extra, dtype=torch.bool)], 1)
+        padded["geometry"] = torch.cat([batch["geometry"], torch.rand(b, extra, 6)], 1)
+        padded["roi_boxes"] = torch.cat([batch["roi_boxes"], torch.rand(b, extra, 4) * 30 + torch.tensor([0, 0, 31, 31])], 1)
+        r = batch["region_ids"].shape[2]
+        padded["region_ids"] = torch.cat([batch["region_ids"], torch.randint(1, 5, (b, extra, r))], 1)
+        padded["entity_ids"] = torch.cat([batch["entity_ids"], torch.randint(1, 3, (b, extra, batch["entity_ids"].shape[2]))], 1)
+        out = model(padded, output_attentions=True)
+    for key in ("binary", "region", "severity", "text", "chexpert"):
+        torch.testing.assert_close(out[key], ref[key], atol=1e-5, rtol=1e-5)
+    for key in ("attn_text_visual", "attn_sim"):
+        torch.testing.assert_close(out[key][:, :n], ref[key], atol=1e-5, rtol=1e-5)
+        assert torch.all(out[key][:, n:] == 0)
+        torch.testing.assert_close(ref[key].sum(-1), torch.ones(3))
+
+
+def test_sim_fuses_the_question_into_the_scene_tokens(handmade_index):
+    s = Setup(handmade_index)
+    model = s.model.eval()
+    batch = s.batch([0])
+    other = dict(batch)
+    enc = s.tokenizer(["Is the heart enlarged?"], return_tensors="pt")
+    other.update(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], token_type_ids=enc["token_type_ids"])
+    with torch.no_grad():
+        a, b = model(batch, output_attentions=True), model(other, output_attentions=True)
+    assert not torch.allclose(a["attn_sim"], b["attn_sim"])     # SIM attention depends on the text
+    torch.testing.assert_close(a["chexpert"], b["chexpert"])     # the aux head reads pixels only
+
+
+@pytest.mark.parametrize("condition", sorted(CONDITIONS))
+def test_every_condition_builds_and_takes_a_training_step(handmade_index, condition):
+    s = Setup(handmade_index, condition)
+    model = s.model.train()
+    batch = s.batch(range(8))
+    out = model(batch)
+    if condition == "single_head":
+        assert out["unified"].shape == (8, 46) and "binary" not in out
+    else:
+        assert {k: tuple(v.shape[1:]) for k, v in out.items() if k in ("binary", "region", "severity", "text")} == \
+            {"binary": (2,), "region": (26,), "severity": (4,), "text": (14,)}
+    if condition in ("no_scene_graph", "late_fusion"):
+        assert batch["visual_mask"].shape[1] == 1          # the global token only
+        assert model.sim is None and not hasattr(model.tokens, "region_embedding")
+    assert (condition == "late_fusion") == ("attn_sim" not in out and "attn_text_visual" not in out and hasattr(model, "fuse"))
+    loss, terms = VQALoss(s.cfg.model.heads)(out, batch)
+    assert torch.isfinite(loss)
+    before = {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    loss.backward()
+    opt.step()
+    changed = [k for k, v in model.named_parameters() if v.requires_grad and not torch.equal(v, before[k])]
+    assert any(k.startswith("heads.") for k in changed) and any(k.startswith("encoder.") for k in changed)
+    assert not any(k.startswith("backbone.") for k in changed)   # frozen unless backbone.train
+    assert all(not p.requires_grad for p in model.backbone.parameters())
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(handmade_index):
+    s = Setup(handmade_index, "full", "model.encoder.dropout=0.0", "model.sim.dropout=0.0", "model.heads.dropout=0.0")
+    batch = s.batch(range(4))
+    grads = []
+    for checkpointing in (False, True):
+        model = Setup(handmade_index, "full", "model.encoder.dropout=0.0", "model.sim.dropout=0.0",
+                      "model.heads.dropout=0.0").model.train()
+        if checkpointing:
+            model.enable_gradient_checkpointing()
+        loss, _ = VQALoss(s.cfg.model.heads)(model(batch), batch)
+        loss.backward()
+        grads.append(model.encoder.encoder.layer[0].attention.self.query.weight.grad.clone())
+    torch.testing.assert_close(grads[0], grads[1])
