@@ -20,6 +20,7 @@ from cxrbench.data.synth import study as S
 from cxrbench.data.synth.anatomy import Traits
 from cxrbench.data.synth.qa import generate_qa
 from cxrbench.data.synth.study import Observation, Study
+from cxrbench.data.chexpert import labels_from_entities
 from cxrbench.data.vocabulary import entity_chexpert
 from cxrbench.data.synth.lexicon import ENTITY_BY_NAME
 
@@ -185,20 +186,13 @@ def scene_graph_json(st: Study) -> dict:
 
 def chexpert_from_observations(observations: list[Observation]) -> list[float | None]:
     """Study-level CheXpert labels read off a scene graph (1 / 0 / -1 / None = blank)."""
-    vals: dict[str, float] = {}
+    groups: dict[str, list[tuple[str, tuple[str, ...]]]] = {"pos": [], "neg": [], "unc": []}
     for o in observations:
+        key = ("pos" if o.probability in ("positive", "likely") else "unc") if o.positive else "neg"
         for e in o.obs_entities:
-            cats = tuple(ENTITY_BY_NAME[e].categories) if e in ENTITY_BY_NAME else ()
-            for label in entity_chexpert(e, cats):
-                v = (1.0 if o.probability in ("positive", "likely") else -1.0) if o.positive else 0.0
-                cur = vals.get(label)
-                # priority as the CheXpert labeler aggregates: positive > uncertain > negative
-                if cur is None or (v == 1.0) or (v == -1.0 and cur == 0.0):
-                    vals[label] = v
-    pathologic = [l for l in vocab.CHEXPERT_LABELS if l not in ("No Finding", "Support Devices")]
-    if not any(vals.get(l) in (1.0, -1.0) for l in pathologic):
-        vals["No Finding"] = 1.0
-    return [vals.get(l) for l in vocab.CHEXPERT_LABELS]
+            groups[key].append((e, tuple(ENTITY_BY_NAME[e].categories) if e in ENTITY_BY_NAME else ()))
+    vals = labels_from_entities(groups["pos"], groups["neg"], groups["unc"])
+    return [None if v != v else float(v) for v in vals]
 
 
 def _serialise(st: Study, rng: np.random.Generator, first: dt.date, prev_date: dt.date | None) -> StudyRecord:

@@ -1,0 +1,111 @@
+"""The index against a brute-force join of the release files, and its schema (contracts §2)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from cxrbench import questions, vocab
+from cxrbench.data import layout as L
+from cxrbench.data.index import IndexFilters, build_index
+
+QA_COLUMNS = ("question_id", "study_id", "subject_id", "split", "question_type", "question_strategy", "question",
+              "variables", "obs_ids", "quality", "answer", "answer_full", "answer_positiveness", "answer_binary",
+              "answer_regions", "answer_entities", "answer_categories", "answer_severity", "answer_bboxes",
+              "answer_is_fallback")
+STUDY_COLUMNS = ("study_id", "subject_id", "split", "study_quality", "n_images", "image_id", "view", "image_path",
+                 "image_width", "image_height", "chexpert", "chexpert_gold", "n_observations", "region_categories")
+NODE_COLUMNS = ("study_id", "image_id", "node_id", "node_kind", "bbox", "is_fallback", "regions", "entities",
+                "categories", "laterality")
+
+
+def test_index_files_and_columns(synth_index):
+    assert {p.name for p in synth_index.iterdir()} == {"qa.parquet", "studies.parquet", "nodes.parquet", "manifest.json"}
+    qa = pq.read_schema(synth_index / "qa.parquet").names
+    assert set(QA_COLUMNS) <= set(qa)
+    assert set(STUDY_COLUMNS) - {"region_categories"} <= set(qa)  # the joined study columns
+    assert set(STUDY_COLUMNS) <= set(pq.read_schema(synth_index / "studies.parquet").names)
+    nodes = pq.read_schema(synth_index / "nodes.parquet").names
+    assert set(NODE_COLUMNS) <= set(nodes)
+    assert not {"positiveness", "probability", "polarity"} & set(nodes)  # tokens must not leak the answer
+    m = json.loads((synth_index / "manifest.json").read_text())
+    for key in ("provenance", "roots", "filters", "rows", "tolerance", "files", "content_hash"):
+        assert key in m
+
+
+def _brute_force(root) -> pd.DataFrame:
+    """The join the index makes, done the naive way: json.load of every qa.json + pandas merges."""
+    jpg, qba = root / L.JPG_DIR, root / L.QBA_DIR
+    split = pd.read_csv(jpg / L.SPLIT_CSV)
+    meta = pd.read_csv(jpg / L.METADATA_CSV)
+    cx = pd.read_csv(jpg / L.CHEXPERT_CSV)
+    qmeta = pd.read_csv(qba / "metadata" / "question_metadata.csv.gz")
+    qmap = pd.read_csv(qba / L.QUALITY_MAPPINGS)
+    grade = qmap[qmap.quality_field == "rating"].set_index("raw_value")["rating"]
+    qmeta["quality"] = qmeta["quality"].map(grade)
+    rows = []
+    with zipfile.ZipFile(qba / L.QA_ZIP) as zf:
+        for name in zf.namelist():
+            doc = json.loads(zf.read(name))
+            for q in doc["questions"]:
+                mains = [a for a in q["answers"] if a["answer_type"] == "main_answer"]
+                rows.append({"question_id": q["question_id"], "study_id": int(doc["study_id"][1:]),
+                             "subject_id": int(doc["patient_id"][1:]), "question": q["question"],
+                             "question_type": questions.normalize_question_type(q["question_type"], q["question_strategy"]),
+                             "answer": " ".join(a["text"] for a in mains), "_mains": mains})
+    qa = pd.DataFrame(rows).merge(qmeta[["question_id", "quality"]], on="question_id", how="left")
+    study_split = split.groupby("study_id")["split"].first().reset_index()
+    frontal = meta[meta.ViewPosition.isin(["PA", "AP"])].copy()
+    frontal["rank"] = frontal.ViewPosition.map({"PA": 0, "AP": 1})
+    prim = frontal.sort_values(["study_id", "rank", "dicom_id"]).groupby("study_id").head(1)
+    prim = prim.rename(columns={"dicom_id": "image_id", "ViewPosition": "view", "Columns": "image_width", "Rows": "image_height"})
+    qa = qa.merge(study_split, on="study_id").merge(prim[["study_id", "image_id", "view", "image_width", "image_height"]],
+                                                     on="study_id", how="left")
+    qa = qa.merge(cx, on=["subject_id", "study_id"], how="left")
+    return qa.sort_values("question_id").reset_index(drop=True)
+
+
+def test_index_rows_equal_brute_force_join(synth_root, synth_index):
+    want = _brute_force(synth_root)
+    got = pq.read_table(synth_index / "qa.parquet").to_pandas().sort_values("question_id").reset_index(drop=True)
+    assert len(got) == len(want) > 1000
+    for col in ("question_id", "study_id", "subject_id", "split", "question_type", "question", "answer", "quality"):
+        assert got[col].tolist() == want[col].tolist(), col
+    for col in ("image_id", "view"):
+        assert [v if isinstance(v, str) else None for v in got[col]] == [v if isinstance(v, str) else None for v in want[col]]
+    has_img = want["image_id"].notna()
+    assert (got.loc[has_img, "image_width"].to_numpy() == want.loc[has_img, "image_width"].to_numpy()).all()
+    expected_path = [f"files/p{str(s)[:2]}/p{s}/s{st}/{i}.jpg" if isinstance(i, str) else None
+                     for s, st, i in zip(want.subject_id, want.study_id, want.image_id)]
+    assert [p if isinstance(p, str) else None for p in got["image_path"]] == expected_path
+    cx = want[list(vocab.CHEXPERT_LABELS)].to_numpy(float)
+    gcx = np.stack(got["chexpert"].to_numpy()).astype(float)
+    assert np.array_equal(np.isnan(cx), np.isnan(gcx)) and np.allclose(np.nan_to_num(cx), np.nan_to_num(gcx))
+    # main answers' boxes on the primary image
+    for (_, g), (_, w) in zip(got.iterrows(), want.iterrows()):
+        img = w["image_id"]
+        boxes = [b for a in w["_mains"] for b in (a["localization"].get(img, {}).get("bboxes", []) if isinstance(img, str) else [])]
+        assert [list(b) for b in g["answer_bboxes"]] == boxes
+        binary = 1 if w["answer"].startswith("Yes") else 0 if w["answer"].startswith("No") and not w["answer"][2:3].isalpha() else -1
+        assert g["answer_binary"] == binary
+
+
+def test_index_filters_and_quality_grades(synth_root, tmp_path):
+    from cxrbench.data.layout import resolve_roots
+
+    roots = resolve_roots(synth_root)
+    out = tmp_path / "idx"
+    m = build_index(roots, out, IndexFilters(min_quality="A", frontal_only=True, splits=("test",)), progress=False)
+    qa = pq.read_table(out / "qa.parquet").to_pandas()
+    assert len(qa) == m["rows"]["qa"] > 0
+    assert set(qa["split"]) == {"test"}
+    assert set(qa["quality"]) <= {"A++", "A+", "A"}
+    assert qa["image_id"].notna().all() and set(qa["view"]) <= {"PA", "AP"}
+    assert m["filters"] == {"min_quality": "A", "frontal_only": True, "splits": ["test"]}
