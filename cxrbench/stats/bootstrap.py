@@ -21,7 +21,7 @@ References: Efron & Tibshirani (1993), *An Introduction to the Bootstrap*, ch. 1
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Mapping
+from typing import Iterator, Mapping
 
 import numpy as np
 
@@ -182,19 +182,36 @@ def paired_bootstrap_many(baseline: Mapping[str, Statistic], runs: Mapping[str, 
     Returns ``{run: {metric: PairedBootstrapResult}}``. A metric missing from a run is skipped.
     """
     _check(method, confidence, n_resamples)
-    keys: list[tuple[str | None, str]] = [(None, m) for m in baseline]
-    keys += [(r, m) for r, stats in runs.items() for m in stats if m in baseline]
-    flat = [baseline[m] if r is None else runs[r][m] for r, m in keys]
+    keys, flat = _flatten(baseline, runs)
     dist = resample(flat, clusters, n_resamples=n_resamples, seed=seed, batch=batch,
                     jackknife=(method == "bca"))
+    return _paired_all(dist, keys, runs, method, confidence)
+
+
+def paired_bootstrap_strata(baseline: Mapping[str, Statistic], runs: Mapping[str, Mapping[str, Statistic]],
+                            strata: Mapping[str, np.ndarray], clusters=None, *, n_resamples: int = 10_000,
+                            confidence: float = 0.95, method: str = "percentile", seed=0,
+                            ) -> Iterator[tuple[str, dict[str, dict[str, PairedBootstrapResult]]]]:
+    """:func:`paired_bootstrap_many` on each stratum mask in turn (same seed for every stratum),
+    yielding ``(stratum, {run: {metric: result}})``; per-stratum sums are built in one pass."""
+    _check(method, confidence, n_resamples)
+    keys, flat = _flatten(baseline, runs)
+    dists = resample_strata(flat, list(strata.values()), clusters, n_resamples=n_resamples, seed=seed,
+                            jackknife=(method == "bca"))
+    for stratum, dist in zip(strata, dists):
+        yield stratum, _paired_all(dist, keys, runs, method, confidence)
+
+
+def _flatten(baseline, runs) -> tuple[list[tuple[str | None, str]], list[Statistic]]:
+    keys: list[tuple[str | None, str]] = [(None, m) for m in baseline]
+    keys += [(r, m) for r, stats in runs.items() for m in stats if m in baseline]
+    return keys, [baseline[m] if r is None else runs[r][m] for r, m in keys]
+
+
+def _paired_all(dist: Distributions, keys, runs, method: str, confidence: float):
     pos = {k: i for i, k in enumerate(keys)}
-    out: dict[str, dict[str, PairedBootstrapResult]] = {}
-    for r, stats in runs.items():
-        out[r] = {}
-        for m in stats:
-            if m in baseline:
-                out[r][m] = _paired(dist, pos[(None, m)], pos[(r, m)], method, confidence)
-    return out
+    return {r: {m: _paired(dist, pos[(None, m)], pos[(r, m)], method, confidence) for m in stats if (None, m) in pos}
+            for r, stats in runs.items()}
 
 
 def _paired(dist: Distributions, ia: int, ib: int, method: str, confidence: float) -> PairedBootstrapResult:

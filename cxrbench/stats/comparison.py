@@ -36,7 +36,7 @@ import numpy as np
 
 from cxrbench.metrics.base import Statistic, SufficientStats
 from cxrbench.stats import paired_tests
-from cxrbench.stats.bootstrap import paired_bootstrap_many
+from cxrbench.stats.bootstrap import paired_bootstrap_strata
 from cxrbench.stats.effect_size import cohens_d, cohens_dz
 from cxrbench.stats.multitest import CORRECTIONS, adjust_pvalues
 from cxrbench.stats.report import format_paired_bootstrap
@@ -165,19 +165,22 @@ def compare_statistics(baseline: Mapping[str, Statistic], runs: Mapping[str, Map
     run_items = {r: {m: per_item_values(st[m]) for m in base_items if m in st} for r, st in runs.items()}
 
     rows: list[dict] = []
-    for stratum, mask in tqdm(strata.items(), desc="compare strata", leave=False,
-                              disable=None if progress is None else not progress):
+    masks = {}
+    for stratum, mask in strata.items():
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != (n,):
             raise ValueError(f"stratum {stratum!r}: mask of shape {mask.shape} for {n} items")
-        if not mask.any():
+        if mask.any():
+            masks[stratum] = mask
+        else:
             notes.append(f"stratum {stratum!r} has no items: skipped")
-            continue
-        sub_base = {m: s.subset(mask) for m, s in baseline.items()}
-        sub_runs = {r: {m: s.subset(mask) for m, s in st.items() if m in baseline} for r, st in runs.items()}
-        boot = paired_bootstrap_many(sub_base, sub_runs, None if labels is None else labels[mask],
-                                     n_resamples=settings.n_resamples, confidence=settings.confidence,
-                                     method=settings.method, seed=settings.seed)
+    per_stratum = paired_bootstrap_strata(baseline, {r: {m: s for m, s in st.items() if m in baseline}
+                                                     for r, st in runs.items()},
+                                          masks, labels, n_resamples=settings.n_resamples,
+                                          confidence=settings.confidence, method=settings.method, seed=settings.seed)
+    for stratum, boot in tqdm(per_stratum, total=len(masks), desc="compare strata", leave=False,
+                              disable=None if progress is None else not progress):
+        mask = masks[stratum]
         for run, by_metric in boot.items():
             for metric, pb in by_metric.items():
                 pair = None

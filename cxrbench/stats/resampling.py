@@ -73,7 +73,7 @@ class Units:
 
     def unit_sums(self, stats: np.ndarray) -> np.ndarray:
         """Per-unit column sums of per-item rows: shape (C, k)."""
-        if self.n_units == self.n_items and np.array_equal(self.order, self.codes):
+        if self.n_units == self.n_items and np.array_equal(self.codes, np.arange(self.n_items)):
             return stats  # item-level: every item is its own unit, in order
         return sum_rows(self.codes, self.n_units, stats)
 

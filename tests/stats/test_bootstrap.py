@@ -200,3 +200,13 @@ def test_result_serialises_to_the_metrics_json_entry():
     d = got.to_dict()
     assert d["value"] == 0.75 and d["ci"] == [got.ci_low, got.ci_high] and d["n"] == 40
     assert got.format() == f"0.750 [95% CI: {got.ci_low:.3f}, {got.ci_high:.3f}]"
+
+
+def test_one_item_per_unit_in_unsorted_label_order_matches_the_generic_path():
+    # labels '0','4','10','2','1' sort to codes [0, 4, 2, 3, 1]: a permutation that is its own
+    # inverse, which once passed for "items already in unit order" (found by hypothesis)
+    x = np.array([1.2, -0.5, -1.5, 0.6, -0.3])
+    labels = np.array(["0", "4", "10", "2", "1"])
+    a = bootstrap_ci(mean_stats("m", x), labels, n_resamples=300, seed=1)
+    b = bootstrap_ci(GenericStatistic("m", 5, lambda i: x[i].mean()), labels, n_resamples=300, seed=1)
+    assert (a.ci_low, a.ci_high) == pytest.approx((b.ci_low, b.ci_high))
