@@ -140,20 +140,22 @@ def _mcc(t: np.ndarray, k: int) -> np.ndarray:
 
 
 def _kappa(t: np.ndarray, k: int, weights: str | None) -> np.ndarray:
-    # sklearn.metrics.cohen_kappa_score: 1 - Σ w·O / Σ w·E, E = outer(row, col) / n
+    # sklearn.metrics.cohen_kappa_score: 1 - Σ w·O / Σ w·E, E = outer(row, col) / n.
+    # A prediction outside labels is one more predicted category, in full disagreement with
+    # every true class (weight 1, or the largest distance for linear / quadratic weights).
     cm, none = _matrix(t, k)
-    if none.sum() > 0:
-        raise ValueError("kappa needs every prediction inside labels")
-    row, col = cm.sum(-1), cm.sum(-2)
-    n = cm.sum((-1, -2))
+    obs = np.concatenate([cm, none[..., :, None]], axis=-1)             # (..., k, k+1)
+    row, col = obs.sum(-1), obs.sum(-2)
+    n = obs.sum((-1, -2))
     with np.errstate(invalid="ignore", divide="ignore"):
         expected = row[..., :, None] * col[..., None, :] / np.where(n > 0, n, 1.0)[..., None, None]
+    d = np.abs(np.arange(k)[:, None] - np.arange(k + 1)[None, :]).astype(np.float64)
+    d[:, k] = max(k - 1, 1)
     if weights is None:
-        w = 1.0 - np.eye(k)
+        w = (d > 0).astype(np.float64)
     else:
-        d = np.abs(np.arange(k)[:, None] - np.arange(k)[None, :]).astype(np.float64)
         w = d if weights == "linear" else d ** 2
-    num, den = (w * cm).sum((-1, -2)), (w * expected).sum((-1, -2))
+    num, den = (w * obs).sum((-1, -2)), (w * expected).sum((-1, -2))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, 1.0 - num / np.where(den > 0, den, 1.0), np.nan)
 

@@ -67,8 +67,8 @@ def test_unparsed_predictions_count_as_wrong_like_sklearn():
     assert C.accuracy(y_true, y_pred, [0, 1]) == pytest.approx(skm.accuracy_score(y_true, y_pred))
     assert C.sensitivity(y_true, y_pred, [0, 1]) == pytest.approx(skm.recall_score(y_true, y_pred, labels=[1], average="macro"))
     assert C.mcc(y_true, y_pred, [0, 1]) == pytest.approx(skm.matthews_corrcoef(y_true, y_pred))
-    with pytest.raises(ValueError):
-        C.kappa(y_true, y_pred, [0, 1])
+    # an unparsed prediction is one more category, in disagreement with both classes
+    assert C.kappa(y_true, y_pred, [0, 1]) == pytest.approx(skm.cohen_kappa_score(y_true, y_pred))
 
 
 def test_undefined_is_nan_and_reduce_is_vectorised():
