@@ -188,15 +188,14 @@ def strata_masks(frame) -> dict[str, np.ndarray]:
 
 
 def relational_mask(frame) -> np.ndarray | None:
-    """Items whose question ``cxrbench.metrics.relational.is_relational`` flags; None without a
-    ``question`` column or without the relational module."""
+    """Items whose question ``cxrbench.metrics.relational`` flags as relational (at least one
+    relation edge in its parse; ``question_flags`` parses them in one batch); None without a
+    ``question`` column."""
     if "question" not in frame.columns:
         return None
-    try:
-        from cxrbench.metrics.relational import is_relational
-    except ImportError:
-        return None
-    return np.array([bool(is_relational(q)) for q in frame["question"].astype(str)], dtype=bool)
+    from cxrbench.metrics.relational import question_flags
+
+    return np.asarray(question_flags(frame["question"].fillna("").astype(str).tolist())["relational"], dtype=bool)
 
 
 def run_statistics(frame) -> dict:
@@ -313,8 +312,7 @@ def run(args: argparse.Namespace) -> int:
                               settings=settings)
     comp.notes[:0] = notes
     if "relational" not in strata:
-        comp.notes.append("no relational stratum: predictions have no 'question' column or "
-                          "cxrbench.metrics.relational is not available")
+        comp.notes.append("no relational stratum: the baseline's predictions have no 'question' column")
     cells = ablation_matrix(comp, args.matrix_metric, args.matrix_test)
 
     prov = io.provenance("cxrbench compare", extra_packages=("statsmodels",),

@@ -178,15 +178,22 @@ def compare_statistics(baseline: Mapping[str, Statistic], runs: Mapping[str, Map
                                                      for r, st in runs.items()},
                                           masks, labels, n_resamples=settings.n_resamples,
                                           confidence=settings.confidence, method=settings.method, seed=settings.seed)
+    not_applicable = 0
     for stratum, boot in tqdm(per_stratum, total=len(masks), desc="compare strata", leave=False,
                               disable=None if progress is None else not progress):
         mask = masks[stratum]
         for run, by_metric in boot.items():
             for metric, pb in by_metric.items():
+                if np.isnan(pb.value_a) and np.isnan(pb.value_b):  # the metric has no item in this stratum
+                    not_applicable += 1
+                    continue
                 pair = None
                 if metric in base_items:
                     pair = (base_items[metric][mask], run_items[run][metric][mask])
                 rows.extend(_rows_for(baseline_name, run, stratum, metric, kinds[metric], pb, pair, settings))
+    if not_applicable:
+        notes.append(f"{not_applicable} run × stratum × metric combinations where the metric is undefined for "
+                     "both runs (no item it applies to) were left out")
     families = _correct(rows, settings)
     return Comparison(rows, settings, kinds, families, notes)
 
