@@ -136,7 +136,7 @@ def parse_json(data: bytes, file: str) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as err:
-        raise DataError(file, None, f"malformed JSON: {err}") from None
+        raise DataError(file, f"char {err.pos}", f"malformed JSON: {err.msg}") from None
 
 
 # ----------------------------------------------------------------------------------------------

@@ -427,5 +427,5 @@ def load_vocabulary(path: str | Path) -> Vocabulary:
     except FileNotFoundError:
         raise DataError(str(p), None, "dataset_info.json not found") from None
     except orjson.JSONDecodeError as err:
-        raise DataError(str(p), None, f"malformed JSON: {err}") from None
+        raise DataError(str(p), f"char {err.pos}", f"malformed JSON: {err.msg}") from None
     return parse_dataset_info(info, str(p))

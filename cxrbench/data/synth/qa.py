@@ -531,13 +531,14 @@ def _region_reference(b: QABuilder, region: str, rng: np.random.Generator) -> tu
     """How a question names its region: directly ("the left lung"), or in ~10% of questions
     through one or two unique region-region relations of the graph."""
     hops = b.rel_into.get(region, [])
-    if hops and rng.random() < 0.1:
+    # only regions with a uniquely identifying relation qualify (~40%): 0.25 of those gives ~10% overall
+    if hops and rng.random() < 0.25:
         anchor, rel = hops[int(rng.integers(len(hops)))]
         noun = str(rng.choice(["region", "structure", "area"]))
         ref = [{"relation": rel, "anchor": anchor}]
         anchor_phrase = f"the {anchor}"
         second = [(a2, r2) for a2, r2 in b.rel_into.get(anchor, []) if a2 != region]
-        if second and rng.random() < 0.35:
+        if second and rng.random() < 0.5:
             a2, r2 = second[int(rng.integers(len(second)))]
             anchor_phrase = f"the structure {REL_PHRASE[r2]} the {a2}"
             ref.append({"relation": r2, "anchor": a2})

@@ -123,7 +123,7 @@ class QBASink:
 
     def __init__(self, root: Path, zips: bool = True):
         self.root = root
-        meta = root / L.METADATA_DIR
+        meta = root / L.METADATA_DIR if zips else root  # metadata-only subsets are themselves metadata folders
         self.tables = {t: TableSink(meta / f"{t}_metadata", SCHEMAS[t]) for t in L.QBA_TABLES}
         self.scene = ZipSink(root / L.SCENE_ZIP) if zips else None
         self.qa = ZipSink(root / L.QA_ZIP) if zips else None

@@ -147,6 +147,8 @@ def render_frontal(anat: FrontalAnatomy, pose: Pose, draws: list[Draw], size: in
                    rng: np.random.Generator, anatomy_rng: np.random.Generator) -> np.ndarray:
     """Render one frontal image (uint8, size x size). ``anatomy_rng`` draws the patient-level
     texture (lung markings), ``rng`` this image's noise and finding textures."""
+    # exposure noise from its own stream: drawing a finding must not change the rest of the picture
+    expose_rng = np.random.default_rng(rng.integers(2 ** 63))
     c = Canvas(min(size, WORK_RES), pose)
     body = c.polygon_mask(anat.body(), blur=2.0)
     c.add(body, 0.56)
@@ -222,7 +224,7 @@ def render_frontal(anat: FrontalAnatomy, pose: Pose, draws: list[Draw], size: in
 
     for dr in draws:
         _DRAWERS[dr.kind](c, anat, dr, rng, lungs)
-    return _expose(c, rng, size)
+    return _expose(c, expose_rng, size)
 
 
 # Images are drawn at most at this resolution and resized to the requested size (blurring is
@@ -480,6 +482,7 @@ assert set(_DRAWERS) == set(DRAW_KINDS)
 def render_lateral(anat: LateralAnatomy, pose: Pose, draws: list[Draw], size: int,
                    rng: np.random.Generator, anatomy_rng: np.random.Generator) -> np.ndarray:
     """Side view. Findings appear where a side view shows them (boxes are the lateral boxes)."""
+    expose_rng = np.random.default_rng(rng.integers(2 ** 63))
     c = Canvas(min(size, WORK_RES), pose)
     body = c.polygon_mask(anat.body(), blur=2.5)
     c.add(body, 0.6)
@@ -510,4 +513,4 @@ def render_lateral(anat: LateralAnatomy, pose: Pose, draws: list[Draw], size: in
         else:  # tubes and lines: a bright line through the mediastinum
             pts = np.array([[0.5, 0.0], [0.5 + rng.uniform(-0.05, 0.05), 0.35], [0.48, 0.5 + rng.uniform(0, 0.2)]])
             _tube(c, pts, 0.007, 0.3)
-    return _expose(c, rng, size)
+    return _expose(c, expose_rng, size)
