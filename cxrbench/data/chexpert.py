@@ -32,7 +32,7 @@ def _validate(df: pd.DataFrame, path: Path, key: str) -> None:
     if bad.any():
         r, c = map(int, np.argwhere(bad)[0])
         raise DataError(str(path), f"row {r + 2} ({key} {df[key].iloc[r]})",
-                        f"{vocab.CHEXPERT_LABELS[c]} = {vals[r, c]!r} is not one of 1.0, 0.0, -1.0 or blank")
+                        f"{vocab.CHEXPERT_LABELS[c]} = {float(vals[r, c])!r} is not one of 1.0, 0.0, -1.0 or blank")
 
 
 def _read(path: Path) -> pd.DataFrame:
