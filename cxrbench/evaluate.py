@@ -54,8 +54,9 @@ SHARD_DIR = "shards"
 SHARD_MANIFEST = "manifest.json"
 # per-token attention: kept in the shards (re-paintable), left out of predictions.parquet
 RAW_ATTENTION = ("attn_text_visual", "attn_sim", "token_boxes")
-# whole-study reference labels joined from studies.parquet for the CheXpert report
-STUDY_COLUMNS = ("subject_id", "chexpert", "chexpert_gold")
+# predictions.parquet starts with these (the rest in the predictor's order)
+LEADING_COLUMNS = ("question_id", "study_id", "subject_id", "split", "question_type", "head", "question", "answer",
+                   "prediction")
 
 
 # ============================================================================ sharded inference
@@ -279,6 +280,8 @@ def write_run(run_dir: Path, frame: pd.DataFrame, args, provenance_fields: dict,
     from cxrbench.score import score_frame
 
     options = _score_options(args)
+    first = [c for c in LEADING_COLUMNS if c in frame.columns]
+    frame = frame[first + [c for c in frame.columns if c not in first]]
     scored, metrics = score_frame(frame.drop(columns=[c for c in RAW_ATTENTION if c in frame.columns]), options)
     for column in extra_strata_columns:
         metrics[f"by_{column}"] = extra_strata(scored, column, options)
@@ -346,12 +349,15 @@ def evaluate_index(args) -> dict:
 
 
 def _build_index(root: Path, index_dir: Path, args) -> Path:
-    """Build the index of a dataset root into RUN_DIR/index (reused when already there)."""
-    if (index_dir / "manifest.json").exists():
-        return index_dir
+    """Build the index of a dataset root into RUN_DIR/index (reused when it indexes the same roots)."""
     from cxrbench.data.index import build_index
+    from cxrbench.data.layout import resolve_roots
 
-    build_index(root, index_dir)
+    roots = resolve_roots(root)
+    manifest = index_dir / "manifest.json"
+    if manifest.exists() and json.loads(manifest.read_text()).get("roots") == json.loads(dumps_json(roots.as_dict())):
+        return index_dir
+    build_index(roots, index_dir, progress=not args.no_progress)
     return index_dir
 
 
