@@ -86,10 +86,16 @@ class Pose:
         c, s = math.cos(self.theta), math.sin(self.theta)
         return self.scale * np.array([[c, -s], [s, c]])
 
+    def _coef(self) -> tuple[float, float, float, float]:
+        c, s = math.cos(self.theta) * self.scale, math.sin(self.theta) * self.scale
+        return c, s, 0.5 + self.tx, 0.5 + self.ty
+
     def apply(self, pts: np.ndarray, size: int) -> np.ndarray:
         """Normalised points (N, 2) -> pixel coordinates (N, 2)."""
-        p = np.asarray(pts, dtype=np.float64) - 0.5
-        return size * (p @ self.matrix().T + 0.5 + np.array([self.tx, self.ty]))
+        c, s, ox, oy = self._coef()
+        p = np.asarray(pts, dtype=np.float64)
+        x, y = p[:, 0] - 0.5, p[:, 1] - 0.5
+        return np.stack([size * (c * x - s * y + ox), size * (s * x + c * y + oy)], 1)
 
     def inverse_grid(self, size: int) -> tuple[np.ndarray, np.ndarray]:
         """Normalised (u, v) of every pixel centre, for drawing smooth fields."""
@@ -101,11 +107,13 @@ class Pose:
 
     def box(self, box: Box, size: int) -> Box:
         """Pixel box enclosing the transformed normalised box, clipped to the image."""
-        x1, y1, x2, y2 = box
-        corners = self.apply(np.array([[x1, y1], [x2, y1], [x1, y2], [x2, y2]]), size)
-        lo = np.clip(corners.min(0), 0, size)
-        hi = np.clip(corners.max(0), 0, size)
-        return (round(float(lo[0]), 1), round(float(lo[1]), 1), round(float(hi[0]), 1), round(float(hi[1]), 1))
+        c, s, ox, oy = self._coef()
+        x1, y1, x2, y2 = (v - 0.5 for v in box)
+        xs = [size * (c * x - s * y + ox) for x, y in ((x1, y1), (x2, y1), (x1, y2), (x2, y2))]
+        ys = [size * (s * x + c * y + oy) for x, y in ((x1, y1), (x2, y1), (x1, y2), (x2, y2))]
+        lo_x, lo_y = min(max(min(xs), 0.0), size), min(max(min(ys), 0.0), size)
+        hi_x, hi_y = min(max(max(xs), 0.0), size), min(max(max(ys), 0.0), size)
+        return (round(lo_x, 1), round(lo_y, 1), round(hi_x, 1), round(hi_y, 1))
 
 
 def mirror(pts: np.ndarray) -> np.ndarray:
@@ -227,6 +235,13 @@ class FrontalAnatomy:
     def rib(self, side: str, k: int, part: str = "posterior") -> np.ndarray:
         """Centre line of rib ``k`` (1-12). Posterior ribs run from the spine laterally and curve
         down; anterior ribs (1-6) from the lateral chest wall medially and down."""
+        cache = self.__dict__.setdefault("_rib_cache", {})
+        key = (side, k, part, self.mods.rotation_shift)
+        if key not in cache:
+            cache[key] = self._rib(side, k, part)
+        return cache[key]
+
+    def _rib(self, side: str, k: int, part: str) -> np.ndarray:
         t = self.traits
         v0 = t.lung_top + 0.005 + (k - 1) * t.rib_spacing
         lat = t.lung_lateral - 0.012

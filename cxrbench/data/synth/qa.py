@@ -234,8 +234,7 @@ class QABuilder:
     def _grade(self, answers: list[dict]) -> None:
         """Sample the overall grade and set question/answer ratings whose minimum equals it."""
         rng = self.grade_rng
-        grades = list(GRADE_DIST)
-        target = str(rng.choice(grades, p=list(GRADE_DIST.values())))
+        target = _GRADES[int(np.searchsorted(_GRADE_CUM, rng.random(), side="right"))]
         flat = [a for top in answers for a in _walk(top)]
         caps = [a.pop("_cap") for a in flat]
         if target == "unrated":
@@ -253,8 +252,8 @@ class QABuilder:
             if i == exact:
                 g = overall
             else:
-                better = [g for g in QUALITY_GRADES[:-1] if QUALITY_RANK[g] >= QUALITY_RANK[overall]]
-                g = str(rng.choice(better))
+                better = _AT_LEAST[overall]
+                g = better[int(rng.integers(len(better)))]
             if i > 0:  # an answer can be no better than its observations' localisation allows
                 g = min_grade([g, caps[i - 1]])
             comp_grades.append(g)
@@ -281,19 +280,25 @@ def _walk_any(a: dict, pred) -> bool:
     return any(pred(x) for x in _walk(a))
 
 
+_GRADES = list(GRADE_DIST)
+_GRADE_CUM = np.cumsum(list(GRADE_DIST.values()))[:-1]
+_AT_LEAST = {g: [h for h in QUALITY_GRADES[:-1] if QUALITY_RANK[h] >= QUALITY_RANK[g]] for g in QUALITY_GRADES}
+_FIELDS = {"question": ("completeness", "question_clarity"), "answer": ("entailment", "relevance", "answer_clarity")}
+_BEST = {f: max(range(len(o)), key=lambda i: (QUALITY_RANK[o[i][1]], i)) for f, o in CRITERIA.items()}
+_EXACT = {(f, g): [i for i, (_, gg) in enumerate(o) if gg == g] for f, o in CRITERIA.items() for g in QUALITY_GRADES}
+
+
 def _criteria_for(kind: str, grade: str, rng: np.random.Generator) -> dict[str, int]:
     """Criterion codes whose allowed grades are all >= ``grade``, one of them == ``grade`` when
     an option allows exactly it, plus the ``rating`` code."""
-    fields = ("completeness", "question_clarity") if kind == "question" else ("entailment", "relevance", "answer_clarity")
-    out: dict[str, int] = {}
-    for f in fields:
-        opts = CRITERIA[f]
-        best = max(range(len(opts)), key=lambda i: (QUALITY_RANK[opts[i][1]], i))
-        out[f] = best
-    for f in rng.permutation(list(fields)):
-        exact = [i for i, (_, g) in enumerate(CRITERIA[str(f)]) if g == grade]
+    fields = _FIELDS[kind]
+    out: dict[str, int] = {f: _BEST[f] for f in fields}
+    start = int(rng.integers(len(fields)))
+    for k in range(len(fields)):
+        f = fields[(start + k) % len(fields)]
+        exact = _EXACT[(f, grade)]
         if exact:
-            out[str(f)] = int(rng.choice(exact))
+            out[f] = exact[int(rng.integers(len(exact)))]
             break
     out["rating"] = RATING_CODES[grade]
     return out
