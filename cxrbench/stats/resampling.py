@@ -143,17 +143,22 @@ class SumsPath:
     Columns of ``S`` holding integers (counts, one-hot bins, 0/1 hits) whose resampled totals
     stay below 2**24 are multiplied in float32: every partial sum is then an integer that float32
     represents exactly, so the result is exact and the product about twice as fast. The other
-    columns (sums of real-valued scores) stay float64.
+    columns (sums of real-valued scores) stay float64. All-zero columns are not multiplied.
     """
 
-    def __init__(self, sums: Sequence[np.ndarray], reduces: Sequence[Callable]):
+    def __init__(self, sums: Sequence[np.ndarray], reduces: Sequence[Callable],
+                 integer_cols: np.ndarray | None = None):
         self.reduces = list(reduces)
         self.cols = np.cumsum([0] + [x.shape[1] for x in sums])
         self.S = np.hstack(sums) if sums else np.zeros((0, 0))
         C = self.S.shape[0]
+        if integer_cols is None:
+            integer_cols = (self.S == np.round(self.S)).all(axis=0)
         # Σ_c w_c = C, so |total_k| ≤ C · max_c |S_ck|
-        exact = (self.S == np.round(self.S)).all(axis=0) & (np.abs(self.S).max(axis=0, initial=0) * C < 2**24)
-        self.c32, self.c64 = np.flatnonzero(exact), np.flatnonzero(~exact)
+        peak = np.abs(self.S).max(axis=0, initial=0)
+        exact = integer_cols & (peak * C < 2**24)
+        # all-zero columns (a metric that does not apply to this stratum) total 0: skip them
+        self.c32, self.c64 = np.flatnonzero(exact & (peak > 0)), np.flatnonzero(~exact & (peak > 0))
         self.S32 = self.S[:, self.c32].astype(np.float32)
         self.S64 = self.S[:, self.c64]
 
@@ -165,7 +170,7 @@ class SumsPath:
         return np.array([_reduce(r, total[self.cols[j]:self.cols[j + 1]]) for j, r in enumerate(self.reduces)])
 
     def boot(self, counts: np.ndarray) -> np.ndarray:
-        totals = np.empty((counts.shape[0], self.S.shape[1]))
+        totals = np.zeros((counts.shape[0], self.S.shape[1]))
         if self.c32.size:
             totals[:, self.c32] = counts.astype(np.float32) @ self.S32
         if self.c64.size:
@@ -303,11 +308,19 @@ class StrataSums:
         """Rows summed per (atom, unit) group: (n_groups, k)."""
         return sum_rows(self.group, len(self.group_unit), stats)
 
-    def stratum_sums(self, group_sums: np.ndarray, j: int) -> np.ndarray:
-        """Per-unit sums of stratum ``j``, units in sorted label order: (C_j, k)."""
+    def stratum_indicator(self, j: int):
+        """Sparse (C_j, n_groups) matrix adding stratum ``j``'s groups into its units (units in
+        sorted label order); built once per stratum and applied to every statistic."""
+        from scipy import sparse
+
         sel = np.flatnonzero(self.group_in[:, j])
         units, pos = np.unique(self.group_unit[sel], return_inverse=True)
-        return sum_rows(pos.ravel(), len(units), group_sums[sel])
+        return sparse.csr_array((np.ones(len(sel)), (pos.ravel(), sel)), shape=(len(units), len(self.group_unit)))
+
+    @staticmethod
+    def stratum_sums(indicator, group_sums: np.ndarray) -> np.ndarray:
+        """Per-unit sums of a stratum: (C_j, k)."""
+        return np.asarray(indicator @ group_sums, dtype=np.float64).reshape(indicator.shape[0], group_sums.shape[1])
 
 
 def resample_strata(statistics: Sequence[Statistic], strata: Sequence[np.ndarray], clusters=None, *,
@@ -326,10 +339,14 @@ def resample_strata(statistics: Sequence[Statistic], strata: Sequence[np.ndarray
     generic = [i for i, s in enumerate(stats) if not isinstance(s, SufficientStats)]
     grouped = StrataSums(masks, labels)
     group_sums = [grouped.group_sums(stats[i].stats) for i in suff]
+    # columns of integers stay integers in every stratum's sums: test once, not per stratum
+    integer_cols = np.concatenate([(g == np.round(g)).all(axis=0) for g in group_sums]) if suff else None
     back = np.argsort(suff + generic)
     for j, mask in enumerate(masks):
         n_j = int(grouped.n_items[j])
-        sums = SumsPath([grouped.stratum_sums(g, j) for g in group_sums], [stats[i].reduce for i in suff])
+        indicator = grouped.stratum_indicator(j)
+        sums = SumsPath([grouped.stratum_sums(indicator, g) for g in group_sums], [stats[i].reduce for i in suff],
+                        integer_cols=integer_cols)
         sub = [stats[i].subset(mask) for i in generic]
         units = Units.from_labels(n_j, None if labels is None else labels[mask]) if generic or labels is None \
             else None

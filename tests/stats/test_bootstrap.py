@@ -210,3 +210,19 @@ def test_one_item_per_unit_in_unsorted_label_order_matches_the_generic_path():
     a = bootstrap_ci(mean_stats("m", x), labels, n_resamples=300, seed=1)
     b = bootstrap_ci(GenericStatistic("m", 5, lambda i: x[i].mean()), labels, n_resamples=300, seed=1)
     assert (a.ci_low, a.ci_high) == pytest.approx((b.ci_low, b.ci_high))
+
+
+def test_float32_products_are_used_only_where_they_are_exact():
+    from cxrbench.stats.resampling import SumsPath, count_blocks
+
+    rng = np.random.default_rng(12)
+    C = 20
+    small = rng.integers(0, 50, (C, 1)).astype(float)          # integer totals ≤ 20·49: float32-exact
+    big = rng.integers(2**20, 2**21, (C, 1)).astype(float)     # 20·2^21 > 2^24: must stay float64
+    real = rng.random((C, 1))                                   # not integers: float64
+    zero = np.zeros((C, 1))                                     # not multiplied at all
+    path = SumsPath([np.hstack([small, big, real, zero])], [lambda t: t[..., 0] + t[..., 1] + t[..., 2] + t[..., 3]])
+    assert path.c32.tolist() == [0] and path.c64.tolist() == [1, 2]
+    counts = next(count_blocks(C, 50, np.random.default_rng(0)))
+    exact = counts.astype(np.float64) @ np.hstack([small, big, real, zero])
+    np.testing.assert_array_equal(path.boot(counts)[0], exact.sum(axis=1))
