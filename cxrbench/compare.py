@@ -291,6 +291,11 @@ def run(args: argparse.Namespace) -> int:
     from cxrbench import io
     from cxrbench.stats.comparison import COLUMNS, MATRIX_COLUMNS
 
+    if args.n_resamples < 1:
+        raise CxrbenchError(f"--n-resamples must be at least 1, got {args.n_resamples}")
+    for name in ("confidence", "alpha"):
+        if not 0 < getattr(args, name) < 1:
+            raise CxrbenchError(f"--{name} must lie strictly between 0 and 1, got {getattr(args, name)}")
     settings = ComparisonSettings(n_resamples=args.n_resamples, confidence=args.confidence, method=args.method,
                                   seed=args.seed, alpha=args.alpha, correction=args.correction,
                                   family=args.family, tests=tuple(args.tests))
@@ -314,6 +319,9 @@ def run(args: argparse.Namespace) -> int:
     if "relational" not in strata:
         comp.notes.append("no relational stratum: the baseline's predictions have no 'question' column")
     cells = ablation_matrix(comp, args.matrix_metric, args.matrix_test)
+    if args.matrix_metric not in base_stats:
+        comp.notes.append(f"the ablation matrix metric {args.matrix_metric!r} is not among the compared metrics: "
+                          "its cells are empty (choose one with --matrix-metric)")
 
     prov = io.provenance("cxrbench compare", extra_packages=("statsmodels",),
                          inputs={r.name: {"run_dir": Path(r.path).resolve().name,

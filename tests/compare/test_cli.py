@@ -164,3 +164,14 @@ def test_pair_unit_and_holm_are_recorded(runs, tmp_path):
     assert doc["provenance"]["settings"]["correction"] == "holm"
     assert {r["n_clusters"] for r in doc["rows"] if r["stratum"] == "overall"} == {240}
     assert doc["family"]["sizes"] == {"all": len(doc["rows"])}
+
+
+def test_bad_settings_are_user_errors(runs, tmp_path, capsys):
+    assert compare(runs, tmp_path / "o", "--alpha", "1.5") == 1
+    assert "--alpha must lie strictly between 0 and 1" in capsys.readouterr().err
+    assert main(["compare", str(runs["full"]), str(runs["no_sg"]), "--out", str(tmp_path / "o"),
+                 "--n-resamples", "0"]) == 1
+    assert "--n-resamples must be at least 1" in capsys.readouterr().err
+    assert compare(runs, tmp_path / "o", "--metrics", "token_f1", "--matrix-metric", "exact_match") == 0
+    doc = json.loads((tmp_path / "o" / "comparison.json").read_text())
+    assert any("ablation matrix metric 'exact_match' is not among the compared metrics" in n for n in doc["notes"])
