@@ -20,17 +20,16 @@ that is one subtraction per unit, ``reduce(T - S_c)``.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
-
-import warnings
 
 import numpy as np
 
 from cxrbench.metrics.base import GenericStatistic, Statistic, SufficientStats
 
-# Elements of one (resamples × units) count block. 2**22 int64 counts are 32 MiB; the float copy
-# fed to the matrix product as much again. Small enough for 6 engineers on 24 GiB, large enough
+# Elements of one (resamples × units) count block. 2**22 int64 counts are 32 MiB; the float copies
+# fed to the matrix products as much again at most. Small enough for 6 engineers on 24 GiB, large enough
 # that BLAS, not Python, dominates.
 _BLOCK_ELEMENTS = 1 << 22
 
