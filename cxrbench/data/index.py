@@ -21,8 +21,6 @@ How it stays fast and bounded on the real release (227,239 studies, 42M QA pairs
 from __future__ import annotations
 
 import hashlib
-import multiprocessing as mp
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +29,7 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
@@ -38,6 +37,7 @@ from cxrbench import questions as Qreg
 from cxrbench import vocab
 from cxrbench.data import layout as L
 from cxrbench.data.chexpert import read_gold, read_labels
+from cxrbench.data.parallel import ordered_map
 from cxrbench.data.quality import QualityMapping, at_least, min_grade
 from cxrbench.data.readers import (StudyJson, read_metadata_csv, read_qba_table, read_split_csv, validate_qa,
                                    validate_scene_graph)
@@ -115,7 +115,7 @@ def primary_image(images: list[tuple[str, str, int, int]]) -> tuple[str, str, in
 def complexity_of(code: str, variables: Mapping[str, Any]) -> str:
     """Seed 2.6.1 dimension 3: the type's default level, raised by relational region references
     (one relation hop: relational; two or more: multi_hop)."""
-    refs = variables.get("region_reference") if isinstance(variables, Mapping) else None
+    refs = variables.get("region_reference") if type(variables) is dict else None
     if refs:
         return "multi_hop" if len(refs) >= 2 else "relational"
     qt = Qreg.BY_CODE.get(code)
@@ -144,8 +144,9 @@ def _dedup(xs) -> list:
 def _enclosing(boxes: list[list[float]]) -> list[float] | None:
     if not boxes:
         return None
-    a = np.asarray(boxes, dtype=float)
-    return [float(a[:, 0].min()), float(a[:, 1].min()), float(a[:, 2].max()), float(a[:, 3].max())]
+    if len(boxes) == 1:
+        return boxes[0]
+    return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
 
 
 def _localizable(regions: list[str], voc: Vocabulary | None) -> bool:
@@ -166,6 +167,14 @@ class _Cols:
     def add(self, row: Mapping[str, Any]) -> None:
         for n, col in self.cols.items():
             col.append(row[n])
+
+    def add_rows(self, rows: list[dict[str, Any]], shared: Mapping[str, Any]) -> None:
+        """Rows that differ in their own columns and share the values of ``shared`` (the study's)."""
+        for n, col in self.cols.items():
+            if n in shared:
+                col.extend([shared[n]] * len(rows))
+            else:
+                col.extend(r[n] for r in rows)
 
     def table(self) -> pa.Table:
         return pa.table(self.cols, schema=self.schema)
@@ -210,19 +219,19 @@ def _process_study(t: StudyTask, sj: StudyJson, voc: Vocabulary | None, mapping:
     region_cats: list[str] = []
     if pid is not None:
         for oid, o in observations.items():
-            regs = [r["region"] if isinstance(r, Mapping) else r for r in (o.get("regions") or [])]
+            regs = [r["region"] if type(r) is dict else r for r in (o.get("regions") or [])]
             ents = list(o.get("obs_entities") or [])
             _count_unknown(voc, regs, ents, unknown)
             _node_row(nd_cols, t.study_id, pid, str(oid), "observation", o.get("localization"), regs, ents,
                       list(o.get("obs_categories") or []), o.get("laterality"), voc, counts)
         for name, r in (sg.get("regions") or {}).items():
             _count_unknown(voc, [name], [], unknown)
-            loc = r.get("localization") if isinstance(r, Mapping) else None
+            loc = r.get("localization") if type(r) is dict else None
             _node_row(nd_cols, t.study_id, pid, str(name), "region", loc, [str(name)], [], [],
-                      r.get("laterality") if isinstance(r, Mapping) else None, voc, counts)
+                      r.get("laterality") if type(r) is dict else None, voc, counts)
     for o in observations.values():
         for r in o.get("regions") or []:
-            c = region_category(r["region"] if isinstance(r, Mapping) else r)
+            c = region_category(r["region"] if type(r) is dict else r)
             if c not in region_cats:
                 region_cats.append(c)
     study = {
@@ -241,6 +250,7 @@ def _process_study(t: StudyTask, sj: StudyJson, voc: Vocabulary | None, mapping:
     qa, qa_file = qa_got
     validate_qa(qa, qa_file, sizes)
     _check_ids(qa, t, qa_file)
+    rows: list[dict[str, Any]] = []
     for q in qa["questions"]:
         qid = str(q["question_id"])
         meta = t.qmeta.get(qid) if t.qmeta is not None else None
@@ -266,7 +276,7 @@ def _process_study(t: StudyTask, sj: StudyJson, voc: Vocabulary | None, mapping:
         if pid is not None:
             for a in mains:
                 loc = (a.get("localization") or {}).get(pid)
-                bb = [list(map(float, b)) for b in (loc or {}).get("bboxes") or []]
+                bb = [[float(v) for v in b] for b in (loc or {}).get("bboxes") or []]
                 boxes.extend(bb)
                 fallback = fallback or bool((loc or {}).get("is_fallback"))
                 if not bb and _localizable(list(a.get("regions") or []), voc):
@@ -279,21 +289,22 @@ def _process_study(t: StudyTask, sj: StudyJson, voc: Vocabulary | None, mapping:
         qt = Qreg.BY_CODE.get(code)
         severity = max(sev, key=SEVERITY_RANK.__getitem__) if sev else ("none" if qt is not None and qt.head == "severity" else None)
         variables = q.get("variables") or {}
-        qa_cols.add({
+        flat = list(_walk(answers))
+        rows.append({
             "question_id": qid, "question_type": code, "question_strategy": strategy, "question": q["question"],
             "variables": orjson.dumps(variables, option=orjson.OPT_SORT_KEYS).decode(),
             "obs_ids": [str(x) for x in q.get("obs_ids") or []], "quality": grade, "complexity": complexity_of(code, variables),
-            "answer": " ".join(a["text"] for a in mains), "answer_full": " ".join(a["text"] for a in _walk(answers)),
+            "answer": " ".join(a["text"] for a in mains), "answer_full": " ".join(a["text"] for a in flat),
             "answer_positiveness": "none" if not pos else (pos.pop() if len(pos) == 1 else "mixed"),
             "answer_binary": _binary(mains[0]["text"]) if mains else -1,
             "answer_regions": regions, "answer_head_regions": _dedup(h for h in map(head_region, regions) if h),
             "answer_entities": entities,
             "answer_categories": _dedup(c for a in mains for c in (a.get("obs_categories") or [])),
             "answer_severity": severity, "answer_bboxes": boxes, "answer_is_fallback": fallback,
-            "answer_missing_box": missing, "n_answers": sum(1 for _ in _walk(answers)),
-            **{k: v for k, v in study.items() if k != "region_categories"},
+            "answer_missing_box": missing, "n_answers": len(flat),
         })
-        counts["qa_pairs"] += 1
+    qa_cols.add_rows(rows, study)
+    counts["qa_pairs"] += len(rows)
 
 
 def _check_ids(doc: Mapping, t: StudyTask, file: str) -> None:
@@ -325,8 +336,8 @@ def _count_unknown(voc: Vocabulary | None, regions: list[str], entities: list[st
 
 def _node_row(cols: _Cols, study_id: int, image_id: str, node_id: str, kind: str, loc: Any, regions: list[str],
               entities: list[str], categories: list[str], laterality: Any, voc: Vocabulary | None, counts: Counter) -> None:
-    item = (loc or {}).get(image_id) if isinstance(loc, Mapping) else None
-    boxes = [list(map(float, b)) for b in (item or {}).get("bboxes") or []]
+    item = loc.get(image_id) if type(loc) is dict else None
+    boxes = [[float(v) for v in b] for b in (item or {}).get("bboxes") or []]
     fallback = bool((item or {}).get("is_fallback"))
     if not boxes and _localizable(regions, voc):
         counts[f"{kind}_nodes_missing_box"] += 1
@@ -398,27 +409,44 @@ def load_study_tables(jpg: Path) -> StudyTables:
     return tables
 
 
+def _ids(col: pa.ChunkedArray | pa.Array, prefix: str, path: str) -> list[int]:
+    """An id column ("p10000032" strings or integers) as Python ints, vectorised."""
+    if pa.types.is_integer(col.type):
+        return col.to_pylist()
+    try:
+        s = pc.utf8_ltrim(pc.cast(col, pa.string()), characters=prefix)
+        return pc.cast(s, pa.int64()).to_pylist()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return [L.strip_id(v, prefix, path) for v in col.to_pylist()]
+
+
 def _question_groups(qba: Path, mapping: QualityMapping) -> Iterator[tuple[tuple[int, int], dict[str, tuple[str, str, str]]]]:
     """(subject_id, study_id) -> {question_id: (grade, type, strategy)}, streamed in file order.
     Raises _NotGrouped when a study's rows are not contiguous or not in (subject, study) order."""
     table = read_qba_table(qba, "question")
     if table is None:
         return
+    path = str(table.path)
     cur_key, cur = None, {}
     last = (-1, -1)
+    grade_of: dict[Any, str] = {}
     for batch in table.iter_batches(["patient_id", "study_id", "question_id", "quality", "question_type", "question_strategy"]):
-        cols = batch.to_pydict()
-        for p, s, q, quality, qt, st in zip(cols["patient_id"], cols["study_id"], cols["question_id"], cols["quality"],
-                                            cols["question_type"], cols["question_strategy"]):
-            key = (L.strip_id(p, "p", str(table.path), f"question {q}"), L.strip_id(s, "s", str(table.path), f"question {q}"))
+        pids, sids = _ids(batch.column("patient_id"), "p", path), _ids(batch.column("study_id"), "s", path)
+        qids = batch.column("question_id").to_pylist()
+        quality, qtype, strategy = (batch.column(c).to_pylist() for c in ("quality", "question_type", "question_strategy"))
+        for p, s, q, qv, qt, st in zip(pids, sids, qids, quality, qtype, strategy):
+            key = (p, s)
             if key != cur_key:
                 if cur_key is not None:
                     yield cur_key, cur
                 if key < last:
-                    raise _NotGrouped(str(table.path))
+                    raise _NotGrouped(path)
                 last = key
                 cur_key, cur = key, {}
-            cur[str(q)] = (mapping.to_grade(quality, str(table.path), f"question {q}"), str(qt), str(st))
+            g = grade_of.get(qv)
+            if g is None:
+                g = grade_of[qv] = mapping.to_grade(qv, path, f"question {q}")
+            cur[str(q)] = (g, str(qt), str(st))
     if cur_key is not None:
         yield cur_key, cur
 
@@ -571,18 +599,10 @@ def build_index(roots: L.Roots, out: str | Path, filters: IndexFilters = IndexFi
         bar.update(res["n"])
 
     try:
-        if workers > 1:
-            ctx = mp.get_context("fork" if os.name == "posix" else "spawn")
-            with ctx.Pool(workers, initializer=_init_worker, initargs=init) as pool:
-                for res in pool.imap(process_chunk, chunks()):
-                    consume(res)
-        else:
-            _init_worker(*init)
-            try:
-                for chunk in chunks():
-                    consume(process_chunk(chunk))
-            finally:
-                _W["json"].close()
+        for res in ordered_map(process_chunk, chunks(), workers, _init_worker, init):
+            consume(res)
+        if "json" in _W:
+            _W.pop("json").close()
     except BaseException:
         for w in writers.values():
             w.close()

@@ -144,7 +144,7 @@ def parse_json(data: bytes, file: str) -> Any:
 
 
 def require(obj: Any, fields: Sequence[str], file: str, record: str) -> None:
-    if not isinstance(obj, Mapping):
+    if type(obj) is not dict and not isinstance(obj, Mapping):
         raise DataError(file, record, f"expected a JSON object, got {type(obj).__name__}")
     for f in fields:
         if f not in obj:
@@ -154,9 +154,13 @@ def require(obj: Any, fields: Sequence[str], file: str, record: str) -> None:
 def check_box(box: Any, width: float | None, height: float | None, file: str, record: str) -> list[float]:
     """A box ``[x1, y1, x2, y2]`` in pixels of its image: four numbers, x1 <= x2, y1 <= y2, inside
     the image up to ``BOX_TOLERANCE``. Returns it as floats."""
-    if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box):
-        raise DataError(file, record, f"bbox {box!r} is not four numbers [x1, y1, x2, y2]")
-    x1, y1, x2, y2 = (float(v) for v in box)
+    try:
+        if type(box) is not list and type(box) is not tuple:
+            raise TypeError
+        x1, y1, x2, y2 = box
+        x1, y1, x2, y2 = float(x1), float(y1), float(x2), float(y2)
+    except (TypeError, ValueError):
+        raise DataError(file, record, f"bbox {box!r} is not four numbers [x1, y1, x2, y2]") from None
     if x2 < x1:
         raise DataError(file, record, f"bbox {list(box)} has x2 < x1")
     if y2 < y1:
@@ -170,50 +174,55 @@ def check_box(box: Any, width: float | None, height: float | None, file: str, re
 
 def check_localization(loc: Any, sizes: Mapping[str, tuple[float, float]], file: str, record: str) -> None:
     """Validate every box of a ``localization`` mapping (image_id -> {bboxes, ...})."""
-    if loc in (None, {}):
+    if not loc:
         return
-    if not isinstance(loc, Mapping):
+    if type(loc) is not dict:
         raise DataError(file, record, f"'localization' must map image ids to objects, got {type(loc).__name__}")
     for iid, item in loc.items():
-        if not isinstance(item, Mapping):
+        if type(item) is not dict:
             raise DataError(file, f"{record}, image {iid}", "localization entry is not an object")
-        w, h = sizes.get(iid, (None, None))
-        for box in item.get("bboxes") or ():
-            check_box(box, w, h, file, f"{record}, image {iid}")
+        boxes = item.get("bboxes")
+        if boxes:
+            w, h = sizes.get(iid, (None, None))
+            for box in boxes:
+                check_box(box, w, h, file, f"{record}, image {iid}")
 
 
 def validate_scene_graph(doc: Any, file: str, sizes: Mapping[str, tuple[float, float]]) -> None:
     require(doc, REQUIRED_SCENE_GRAPH, file, "scene graph")
     obs = doc["observations"]
-    if not isinstance(obs, Mapping):
+    if type(obs) is not dict:
         raise DataError(file, "scene graph", "'observations' must be an object keyed by obs_id")
     for oid, o in obs.items():
         require(o, REQUIRED_OBSERVATION, file, f"observation {oid}")
-        check_localization(o.get("localization"), sizes, file, f"observation {oid}")
+        check_localization(o["localization"], sizes, file, f"observation {oid}")
     for name, r in (doc.get("regions") or {}).items():
-        if isinstance(r, Mapping):
+        if type(r) is dict:
             check_localization(r.get("localization"), sizes, file, f"region {name}")
 
 
 def validate_qa(doc: Any, file: str, sizes: Mapping[str, tuple[float, float]]) -> None:
     require(doc, REQUIRED_QA, file, "qa")
-    if not isinstance(doc["questions"], list):
+    if type(doc["questions"]) is not list:
         raise DataError(file, "qa", "'questions' must be a list")
     for i, q in enumerate(doc["questions"]):
-        qid = q.get("question_id", f"#{i}") if isinstance(q, Mapping) else f"#{i}"
+        qid = q.get("question_id", f"#{i}") if type(q) is dict else f"#{i}"
         require(q, REQUIRED_QUESTION, file, f"question {qid}")
-
-        def walk(answers: Any, path: str) -> None:
-            if not isinstance(answers, list):
-                raise DataError(file, f"question {qid}", f"'{path}' must be a list")
+        stack = [(q["answers"], "answers")]
+        while stack:
+            answers, key = stack.pop()
+            if type(answers) is not list:
+                raise DataError(file, f"question {qid}", f"'{key}' must be a list")
             for j, a in enumerate(answers):
-                aid = a.get("answer_id", f"#{j}") if isinstance(a, Mapping) else f"#{j}"
-                rec = f"question {qid}, answer {aid}"
-                require(a, REQUIRED_ANSWER, file, rec)
-                check_localization(a.get("localization"), sizes, file, rec)
-                walk(a.get("sub_answers") or [], "sub_answers")
-
-        walk(q["answers"], "answers")
+                if type(a) is not dict or "answer_type" not in a or "text" not in a:
+                    aid = a.get("answer_id", f"#{j}") if type(a) is dict else f"#{j}"
+                    require(a, REQUIRED_ANSWER, file, f"question {qid}, answer {aid}")
+                loc = a.get("localization")
+                if loc:
+                    check_localization(loc, sizes, file, f"question {qid}, answer {a.get('answer_id', f'#{j}')}")
+                subs = a.get("sub_answers")
+                if subs:
+                    stack.append((subs, "sub_answers"))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import math
 import zipfile
 
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -109,3 +110,16 @@ def test_index_filters_and_quality_grades(synth_root, tmp_path):
     assert set(qa["quality"]) <= {"A++", "A+", "A"}
     assert qa["image_id"].notna().all() and set(qa["view"]) <= {"PA", "AP"}
     assert m["filters"] == {"min_quality": "A", "frontal_only": True, "splits": ["test"]}
+
+
+def test_two_workers_give_the_same_index(synth_root, synth_index, tmp_path):
+    from cxrbench.data.layout import resolve_roots
+
+    m = build_index(resolve_roots(synth_root), tmp_path / "idx", workers=2, progress=False)
+    assert m["content_hash"] == json.loads((synth_index / "manifest.json").read_text())["content_hash"]
+    # other chunk sizes give other row groups (so other file bytes) but the same rows
+    build_index(resolve_roots(synth_root), tmp_path / "idx7", workers=2, chunk_size=7, progress=False)
+    for name in ("qa", "studies", "nodes"):
+        a, b = (pq.read_table(p / f"{name}.parquet").to_pylist() for p in (tmp_path / "idx7", synth_index))
+        assert orjson.dumps(a) == orjson.dumps(b)  # (orjson writes NaN as null: NaN labels compare equal)
+    assert pq.ParquetFile(tmp_path / "idx7" / "qa.parquet").metadata.num_row_groups > 1  # written incrementally

@@ -8,8 +8,6 @@ The tree is written to ``OUT.partial/`` and renamed to ``OUT`` when complete.
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from cxrbench import vocab
+from cxrbench.data.parallel import ordered_map
 from cxrbench.data.synth import study as S
 from cxrbench.data.synth.patient import PatientJob, StudyRecord, generate_patient
 from cxrbench.data.synth.release import ReleaseWriter, remove_tree
@@ -117,16 +116,9 @@ def generate(out: Path, patients: int, seed: int = 0, image_size: int = 512, wor
                 gold.append([rec.study_id, *rec.chexpert_gold])
 
     bar = tqdm(total=len(jobs), desc="synth patients", unit="patient", disable=not progress)
-    if workers > 1:
-        ctx = mp.get_context("fork" if os.name == "posix" else "spawn")
-        with ctx.Pool(workers) as pool:
-            for records in pool.imap(generate_patient, jobs, chunksize=1):
-                consume(records)
-                bar.update()
-    else:
-        for job in jobs:
-            consume(generate_patient(job))
-            bar.update()
+    for records in ordered_map(generate_patient, jobs, workers):
+        consume(records)
+        bar.update()
     bar.close()
     realised = {k: (stats[k] / stats["boxes"] if stats["boxes"] else 0.0) for k in ("displaced", "missing", "fallback")}
     info = {
