@@ -283,7 +283,9 @@ def kappa(y_true, y_pred, labels=None, *, weights: str | None = None) -> float:
     """Cohen's kappa ``κ = 1 − Σ w_ij O_ij / Σ w_ij E_ij`` with ``E = outer(row, col) / n``;
     unweighted ``w = 1 − I`` gives ``(p_o − p_e)/(1 − p_e)``; ``weights="linear"|"quadratic"``
     for ordinal labels (severity), in ``labels`` order. Equal to
-    ``sklearn.metrics.cohen_kappa_score``; NaN when ``p_e = 1``."""
+    ``sklearn.metrics.cohen_kappa_score``; NaN when ``p_e = 1``. A prediction outside
+    ``labels`` is one more category in full disagreement with every class (as sklearn
+    treats an extra label value, with the largest distance under linear/quadratic weights)."""
     return kappa_stats(y_true, y_pred, labels, weights=weights).value()
 
 

@@ -25,7 +25,8 @@ def _describe(rng, k=2):
     return " ".join(parts)
 
 
-def make_predictions(n: int, seed: int = 0, accuracy: float = 0.7) -> pd.DataFrame:
+def make_predictions(n: int, seed: int = 0, accuracy: float = 0.7, describe_sentences: int = 2) -> pd.DataFrame:
+    """``describe_sentences``: sentences per free-text answer (2: ~20K distinct answers; 1: ~200)."""
     rng = np.random.default_rng(seed)
     qt = np.array(TYPES)[rng.integers(len(TYPES), size=n)]
     rows = []
@@ -64,8 +65,8 @@ def make_predictions(n: int, seed: int = 0, accuracy: float = 0.7) -> pd.DataFra
             row.update(answer=f"The {f} is {SEVERITY[s]}.", prediction=f"The {f} is {SEVERITY[p]}.", head="severity",
                        label_true=s + 1, label_pred=p + 1, question=f"How severe is the {f}?")
         else:
-            ans = _describe(rng, 2)
-            row.update(answer=ans, prediction=ans if right else _describe(rng, 2), head="text",
+            ans = _describe(rng, describe_sentences)
+            row.update(answer=ans, prediction=ans if right else _describe(rng, describe_sentences), head="text",
                        answer_entities=[f], question="Describe the given study." if t == "B01_describe_all"
                        else f"Describe the {f}.")
         rows.append(row)

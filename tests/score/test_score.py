@@ -179,7 +179,7 @@ def test_cluster_unit_changes_interval_not_value(frame):
 
 @pytest.mark.slow
 def test_score_300k_rows(tmp_path):
-    f = make_predictions(300_000, seed=7)
+    f = make_predictions(300_000, seed=7, describe_sentences=1)
     path = _write(f, tmp_path / "big.parquet")
     assert main(["score", str(path), "--out", str(tmp_path / "run"), "--n-resamples", "200", "--no-progress"]) == 0
     m = json.loads((tmp_path / "run" / "metrics.json").read_text())
