@@ -276,3 +276,14 @@ def test_cardiomegaly_widens_the_heart_box_beyond_half_the_thorax():
 
     assert ctr(1.0) < 0.5 < ctr(1.2) < ctr(1.5)
     assert replace(Modifiers(), heart_scale=1.2).heart_scale == 1.2
+
+
+def test_rerun_with_the_same_settings_is_a_no_op_and_other_settings_are_refused(synth_root):
+    from cxrbench.data.synth.generate import generate
+    from cxrbench.errors import CxrbenchError
+
+    before = (synth_root / "mimic-ext-cxr-qba" / "qa.zip").stat().st_mtime_ns
+    info = generate(synth_root, 16, seed=0, image_size=128, progress=False)
+    assert info["up_to_date"] and (synth_root / "mimic-ext-cxr-qba" / "qa.zip").stat().st_mtime_ns == before
+    with pytest.raises(CxrbenchError, match="other settings"):
+        generate(synth_root, 17, seed=0, image_size=128, progress=False)

@@ -32,6 +32,9 @@ def run(args: argparse.Namespace) -> int:
     info = generate(args.out, args.patients, seed=args.seed, image_size=args.image_size, workers=max(1, args.workers),
                     force=args.force, progress=not args.quiet)
     c = info["counts"]
+    if info.get("up_to_date"):
+        print(f"{args.out} is up to date ({args.patients} patients, seed {args.seed}); nothing to do")
+        return 0
     print(f"wrote {args.out}: {args.patients} patients, {c['studies']} studies, {c['images']} images, "
           f"{c['questions']} QA pairs; boxes displaced {info['box_noise']['realised']['displaced']:.1%}, "
           f"missing or fallback {info['box_noise']['realised']['missing'] + info['box_noise']['realised']['fallback']:.1%}")

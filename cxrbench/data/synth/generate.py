@@ -8,6 +8,7 @@ The tree is written to ``OUT.partial/`` and renamed to ``OUT`` when complete.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from cxrbench.data.synth.patient import PatientJob, StudyRecord, generate_patien
 from cxrbench.data.synth.release import ReleaseWriter, remove_tree
 from cxrbench.errors import CxrbenchError
 
+GENERATOR_VERSION = 1  # bump when the same seed no longer gives the same tree
 SPLIT_FRACTIONS = {"train": 0.7, "validate": 0.1, "test": 0.2}  # synthetic only; the release has 98/0.8/1.4% of studies
 MISSING_LABEL_STUDIES = 0.01  # studies the labelers could not label (no row in the label CSVs)
 
@@ -79,9 +81,14 @@ def generate(out: Path, patients: int, seed: int = 0, image_size: int = 512, wor
     out = Path(out)
     if image_size < 64:
         raise CxrbenchError("--image-size must be at least 64 pixels")
-    if out.exists() and any(out.iterdir()):
-        if not force:
-            raise CxrbenchError(f"{out} exists and is not empty (use --force to replace it)")
+    if out.exists() and any(out.iterdir()) and not force:
+        done = out / "synthetic_truth" / "generator.json"
+        if done.exists():
+            info = json.loads(done.read_text())
+            if (info.get("seed"), info.get("patients"), info.get("image_size"), info.get("version")) == (seed, patients, image_size, GENERATOR_VERSION):
+                info["up_to_date"] = True
+                return info  # the same tree is already there (generation is deterministic)
+        raise CxrbenchError(f"{out} exists and is not empty, with other settings (use --force to replace it)")
     jobs = plan(patients, seed, image_size)
     tmp = out.with_name(out.name + ".partial")
     remove_tree(tmp)
@@ -122,7 +129,7 @@ def generate(out: Path, patients: int, seed: int = 0, image_size: int = 512, wor
     bar.close()
     realised = {k: (stats[k] / stats["boxes"] if stats["boxes"] else 0.0) for k in ("displaced", "missing", "fallback")}
     info = {
-        "generator": "cxrbench synth", "seed": seed, "patients": patients, "image_size": image_size,
+        "generator": "cxrbench synth", "version": GENERATOR_VERSION, "seed": seed, "patients": patients, "image_size": image_size,
         "split_fractions": SPLIT_FRACTIONS, "counts": stats,
         "box_noise": {"displaced_rate": S.BOX_DISPLACED_RATE, "missing_rate": S.BOX_MISSING_RATE, "realised": realised},
         "missing_label_studies": MISSING_LABEL_STUDIES,
