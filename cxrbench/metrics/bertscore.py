@@ -62,10 +62,14 @@ class BertScorer:
         (bert-score's ``idf=True``), or a precomputed ``{token_id: weight}`` dict.
     batch_size : sentences per forward pass.
     device : torch device; default CUDA when available, else CPU (as bert-score).
+    max_cache_mb : memory for cached token embeddings (a 40-token sentence of a 384-dim model
+        takes 60 kB). Beyond it the oldest are evicted, and a call with more text than fits is
+        scored in blocks of pairs grouped by reference.
     """
 
     def __init__(self, model_path: str | os.PathLike | None = None, num_layers: int | None = None,
-                 idf: bool | dict = False, batch_size: int = 64, device: str | None = None):
+                 idf: bool | dict = False, batch_size: int = 64, device: str | None = None,
+                 max_cache_mb: float = 2048):
         import torch
         from bert_score.utils import get_model, get_tokenizer
 
@@ -82,6 +86,9 @@ class BertScorer:
         self._emb: dict[str, "torch.Tensor"] = {}   # sentence -> L2-normalised (L, d) float32
         self._ids: dict[str, list[int]] = {}        # sentence -> token ids (with specials)
         self._pairs: dict[tuple[str, str, int], tuple[float, float, float]] = {}
+        self._cache_bytes = 0
+        self.max_cache_bytes = int(max_cache_mb * 2**20)
+        self.hidden_size = int(self.model.config.hidden_size)
 
     # ------------------------------------------------------------------ provenance
     @property
@@ -136,6 +143,7 @@ class BertScorer:
             for i, s in enumerate(batch):
                 e = out[i, :len(ids[i])]
                 self._emb[s] = e / e.norm(dim=-1, keepdim=True)
+                self._cache_bytes += self._emb[s].numel() * 4
 
     def _idf_dict(self, refs: Sequence[str]) -> dict:
         if isinstance(self.idf, dict):
@@ -150,22 +158,20 @@ class BertScorer:
         return d
 
     # ------------------------------------------------------------------ scoring
-    def score(self, cands: Sequence[str], refs: References, progress: bool = False) -> tuple[np.ndarray, ...]:
-        """(P, R, F1) arrays for each candidate; several references per item: the maximum of
-        each over them, as ``bert_score.score``."""
-        torch = self._torch
-        ref_lists = as_reference_lists(refs)
-        if len(ref_lists) != len(cands):
-            raise ValueError(f"{len(cands)} candidates but {len(ref_lists)} reference lists")
-        cands = [str(c) for c in cands]
-        flat_refs = [r for rs in ref_lists for r in rs]
-        idf = self._idf_dict(flat_refs)
-        idf_key = 0 if not self.idf else id(idf)
-        self.embed(list(dict.fromkeys(cands + flat_refs)), progress=progress)
+    def _bytes(self, sentences) -> int:
+        return sum(len(self._encode(x)) for x in sentences) * self.hidden_size * 4
 
-        pairs = list(dict.fromkeys((c, r) for c, rs in zip(cands, ref_lists) for r in rs
-                                   if (c, r, idf_key) not in self._pairs))
-        pairs.sort(key=lambda p: (len(self._emb[p[0]]), len(self._emb[p[1]])))
+    def _evict(self) -> None:
+        """Drop the oldest embeddings while the cache holds more than ``max_cache_bytes``."""
+        while self._emb and self._cache_bytes > self.max_cache_bytes:
+            sentence = next(iter(self._emb))
+            self._cache_bytes -= self._emb.pop(sentence).numel() * 4
+
+    def _score_pairs(self, pairs: list[tuple[str, str]], idf, idf_key) -> None:
+        """Greedy matching for (candidate, reference) pairs whose embeddings are cached, in
+        length-sorted batches; results go to the pair cache."""
+        torch = self._torch
+        pairs = sorted(pairs, key=lambda p: (len(self._emb[p[0]]), len(self._emb[p[1]])))
         step = 512
         for b in range(0, len(pairs), step):
             chunk = pairs[b:b + step]
@@ -197,6 +203,29 @@ class BertScorer:
             F = torch.nan_to_num(F, nan=0.0).masked_fill(empty_h | empty_r, 0.0)
             for (c, r), p, rc, f in zip(chunk, P.tolist(), Rc.tolist(), F.tolist()):
                 self._pairs[(c, r, idf_key)] = (p, rc, f)
+
+    def score(self, cands: Sequence[str], refs: References, progress: bool = False) -> tuple[np.ndarray, ...]:
+        """(P, R, F1) arrays for each candidate; several references per item: the maximum of
+        each over them, as ``bert_score.score``."""
+        ref_lists = as_reference_lists(refs)
+        if len(ref_lists) != len(cands):
+            raise ValueError(f"{len(cands)} candidates but {len(ref_lists)} reference lists")
+        cands = [str(c) for c in cands]
+        flat_refs = [r for rs in ref_lists for r in rs]
+        idf = self._idf_dict(flat_refs)
+        idf_key = 0 if not self.idf else id(idf)
+        pairs = list(dict.fromkeys((c, r) for c, rs in zip(cands, ref_lists) for r in rs
+                                   if (c, r, idf_key) not in self._pairs))
+        sentences = list(dict.fromkeys(s for pair in pairs for s in pair))
+        if self._bytes(sentences) <= self.max_cache_bytes:
+            blocks = [pairs]
+        else:  # more text than the cache may hold: blocks of pairs grouped by reference, evicting as we go
+            pairs.sort(key=lambda p: (p[1], p[0]))
+            blocks = [pairs[b:b + 4096] for b in range(0, len(pairs), 4096)]
+        for block in blocks:
+            self.embed(list(dict.fromkeys(s for pair in block for s in pair)), progress=progress)
+            self._score_pairs(block, idf, idf_key)
+            self._evict()
 
         out = np.empty((len(cands), 3))
         for i, (c, rs) in enumerate(zip(cands, ref_lists)):

@@ -61,6 +61,20 @@ def test_cache_embeds_each_sentence_once(scorer):
     assert np.allclose(again[::-1], scorer.score(cands, refs)[2])
 
 
+def test_bounded_cache_scores_in_blocks_with_the_same_result(scorer):
+    cands, refs = _templated(300, 7), _templated(300, 8)
+    expected = scorer.score(cands, refs)[2]
+    saved = scorer.max_cache_bytes
+    try:
+        scorer._pairs.clear()
+        scorer.max_cache_bytes = 200_000  # a few sentences: forces blocks and eviction
+        got = scorer.score(cands, refs)[2]
+        assert scorer._cache_bytes <= scorer.max_cache_bytes
+        assert np.allclose(got, expected, atol=1e-6)
+    finally:
+        scorer.max_cache_bytes = saved
+
+
 def test_empty_candidate_scores_zero_and_signature_names_model(scorer):
     F = scorer.score(["", "No pneumothorax."], ["No pneumothorax.", "No pneumothorax."])[2]
     assert F[0] == 0.0 and F[1] == pytest.approx(1.0, abs=1e-5)
