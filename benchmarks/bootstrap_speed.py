@@ -21,6 +21,7 @@ per-question-type table: 28 strata (overall + 27 types) × 10 metrics (``bootstr
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -119,7 +120,8 @@ def main() -> None:
     stats = statistics(d)
     units = Units.from_labels(args.items, d["study"])
     members = [units.order[units.starts[c]:units.starts[c + 1]] for c in range(units.n_units)]
-    print(f"{args.items} QA pairs in {units.n_units} studies; {B} resamples, study-level percentile 95% CI; "
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
+          f"{args.items} QA pairs in {units.n_units} studies; {B} resamples, study-level percentile 95% CI; "
           f"scipy baselines run with {Bs} resamples and scaled ×{scale:g}")
     print(f"{'metric':<12} {'k':>4} {'cxrbench s':>11} {'scipy naive s':>14} {'ratio':>8} "
           f"{'scipy sums s':>13} {'ratio':>7}   cxrbench CI / scipy naive CI ({Bs} resamples)")
@@ -148,11 +150,13 @@ def main() -> None:
         return
     more = more_statistics(d)
     strata = {"overall": np.ones(args.items, bool), **{q: d["qtype"] == q for q in np.unique(d["qtype"])}}
+    load, cpu = os.getloadavg()[0], time.process_time()
     _, t_table = timed(lambda: bootstrap_table(more, strata, d["study"], n_resamples=B, seed=args.seed,
                                                progress=False))
+    cpu = time.process_time() - cpu
     print(f"per-question-type CI table: {len(strata)} strata × {len(more)} metrics "
           f"({sum(s.stats.shape[1] for s in more.values())} sufficient-statistic columns), {B} resamples each: "
-          f"{t_table:.1f} s")
+          f"{t_table:.1f} s wall, {cpu:.1f} s CPU (all threads); machine load average {load:.1f} when it started")
 
 
 if __name__ == "__main__":
