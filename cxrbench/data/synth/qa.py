@@ -415,9 +415,11 @@ def generate_qa(study: Study, rng: np.random.Generator) -> tuple[list[dict], lis
     picks: list[str] = []
     for r in pos_regions[:2]:
         picks.append(r)
-    others = [r for r in loc_regions if r not in picks]
-    for i in rng.permutation(len(others))[: max(0, 3 - len(picks))]:
-        picks.append(others[int(i)])
+    while len(picks) < 3:
+        r = _pick_region_by_category([r for r in loc_regions if r not in picks], rng)
+        if r is None:
+            break
+        picks.append(r)
     for region in picks:
         for short in ("describe_region", "describe_abnormal_region", "is_abnormal_region", "is_normal_region"):
             the_region, variables = _region_reference(b, region, rng)
@@ -530,6 +532,25 @@ def generate_qa(study: Study, rng: np.random.Generator) -> tuple[list[dict], lis
             emit("where_is_device", "finding", b.pick(Q["where_is_device"], x=entity), var,
                  [b.template_answer(text, matched, bool(matched), qid, c, regions=regions)], details=matched, counter=c, qid=qid)
     return b.questions, grades
+
+
+# the seed's expected coverage of region categories (2.6.1), used to choose the regions asked about
+CATEGORY_WEIGHTS = {"cardiac": 0.3, "pulmonary": 0.25, "pleural": 0.2, "mediastinal": 0.15, "osseous": 0.1}
+
+
+def _pick_region_by_category(regions: list[str], rng: np.random.Generator) -> str | None:
+    """A region of the graph, its category drawn by ``CATEGORY_WEIGHTS`` among those present."""
+    from cxrbench.data.vocabulary import region_category
+
+    by_cat: dict[str, list[str]] = {}
+    for r in regions:
+        by_cat.setdefault(region_category(r), []).append(r)
+    cats = [c for c in CATEGORY_WEIGHTS if c in by_cat]
+    if not cats:
+        return regions[int(rng.integers(len(regions)))] if regions else None
+    w = np.array([CATEGORY_WEIGHTS[c] for c in cats])
+    cat = cats[int(rng.choice(len(cats), p=w / w.sum()))]
+    return by_cat[cat][int(rng.integers(len(by_cat[cat])))]
 
 
 def _region_reference(b: QABuilder, region: str, rng: np.random.Generator) -> tuple[str, dict]:
