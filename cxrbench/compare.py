@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from cxrbench.errors import CxrbenchError, DataError
+from cxrbench.metrics.base import SufficientStats
 from cxrbench.stats.comparison import (FAMILIES, PRIMARY_TEST, TESTS, Comparison, ComparisonSettings,
                                        ablation_matrix, compare_statistics)
 from cxrbench.stats.intervals import METHODS
@@ -310,6 +311,11 @@ def run(args: argparse.Namespace) -> int:
     run_stats = {r.name: {m: s for m, s in run_statistics(r.frame).items() if m in base_stats} for r in runs}
     n_units = len(order) if clusters is None else len(np.unique(clusters))
 
+    generic = [m for m, st in base_stats.items() if not isinstance(st, SufficientStats)]
+    if generic:  # honest expectation-setting: these are recomputed on every resample
+        print(f"note: {', '.join(generic)} are recomputed on every resample (no sufficient statistics): "
+              "the slow part of this comparison; --metrics leaves them out, --n-resamples trades precision",
+              file=sys.stderr)
     print(f"comparing {len(runs)} run(s) with {baseline.name} on {len(order)} questions in {n_units} "
           f"{'QA pairs' if unit == 'pair' else unit + ' units'}, {len(strata)} strata, "
           f"{len(base_stats)} metrics", file=sys.stderr)
