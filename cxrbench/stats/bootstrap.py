@@ -27,6 +27,7 @@ import numpy as np
 
 from cxrbench.metrics.base import Statistic
 from cxrbench.stats.intervals import METHODS, bca_interval, percentile_interval
+from cxrbench.stats.report import format_ci
 from cxrbench.stats.resampling import Distributions, resample, resample_strata
 
 
@@ -55,8 +56,7 @@ class BootstrapResult:
         return d
 
     def format(self, digits: int = 3) -> str:
-        from cxrbench.stats.report import format_ci
-
+        """``value [95% CI: lo, hi]`` (seed 15.3)."""
         return format_ci(self.value, self.ci_low, self.ci_high, self.confidence, digits)
 
 
