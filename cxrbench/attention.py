@@ -180,8 +180,11 @@ def _ci(values: np.ndarray, clusters, n_resamples: int, seed: int, name: str) ->
     values = np.asarray(values, dtype=np.float64)
     if not np.isfinite(values).any():
         return {"value": None, "ci": [None, None], "n": 0}
-    res = bootstrap_ci(mean_stats(name, values), clusters, n_resamples=n_resamples, seed=seed)
+    stat = mean_stats(name, values)
     n = int(np.isfinite(values).sum())
+    if n_resamples <= 0:
+        return {"value": stat.value(), "ci": [None, None], "n": n}
+    res = bootstrap_ci(stat, clusters, n_resamples=n_resamples, seed=seed)
     return {"value": res.value, "ci": [res.ci_low, res.ci_high], "n": n}
 
 

@@ -439,7 +439,7 @@ def evaluate_crossdataset(args) -> dict:
     pred = crossdataset_frame(questions, pred)
     # image paths are absolute on this machine: keep them out of the (portable) outputs
     pred["image_path"] = pred["question_id"].map(questions.set_index("question_id")["image_name"]).to_numpy()
-    fields = {"split": "test", "dataset": args.dataset, "ablation_condition": bundle.condition,
+    fields = {"split": None, "dataset": args.dataset, "ablation_condition": bundle.condition,
               "inputs": {"checkpoint": ckpt, "questions": {"name": Path(args.questions).name, "sha256": q_hash,
                                                             "n_questions": int(len(questions))}},
               "inference": {"use_scene_graph": False, "batch_size": args.batch_size, "shard_size": args.shard_size},

@@ -154,6 +154,8 @@ def test_summary_by_question_type_against_bands():
     assert tv["overall"]["n"] == 12
     lo, hi = has["plausibility"]["ci"]
     assert lo <= 0.5 <= hi
+    no_ci = att.summarize(frame, n_resamples=0)["sources"]["text_visual"]["D02_has_finding"]
+    assert no_ci["plausibility"] == {"value": pytest.approx(0.5), "ci": [None, None], "n": 4}
 
 
 def test_overlays_are_deterministic_pngs(tmp_path):

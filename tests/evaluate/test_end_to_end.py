@@ -196,3 +196,21 @@ def test_zero_shot_cross_dataset(dataset, qids, tiny_checkpoint, tmp_path):
     assert not (out / "chexpert_report.json").exists()
     summary = json.loads((out / "attention" / "summary.json").read_text())
     assert summary["counts"]["without_roi"] == len(expected)            # no reference boxes
+
+
+def test_no_scene_graph_mode_on_the_index_without_cis(tiny_checkpoint, synth_index, tmp_path):
+    out = tmp_path / "nosg"
+    args = [a if a != "200" else "0" for a in COMMON]          # --n-resamples 0: point estimates only
+    _evaluate(str(tiny_checkpoint), "--index", str(synth_index), "--out", str(out), "--no-scene-graph", *args)
+    from cxrbench.evaluate import read_shards
+
+    shards = read_shards(out)
+    assert all(len(b) == 1 for b in shards["token_boxes"])                  # the global image token only
+    pred = pd.read_parquet(out / "predictions.parquet")
+    assert (pred["attention_entropy"] == 0.0).all()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["provenance"]["inference"]["use_scene_graph"] is False
+    assert metrics["overall"]["exact_match"]["ci"] == [None, None]
+    assert metrics["overall"]["exact_match"]["value"] == pytest.approx(pred["correct"].mean())
+    report = json.loads((out / "chexpert_report.json").read_text())
+    assert report["aux_head"]["Edema"]["metrics"]["accuracy"]["ci"] == [None, None]
