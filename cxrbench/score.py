@@ -24,6 +24,7 @@ predictions, NaN confidences, boxes outside the image, unparseable yes/no answer
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -453,11 +454,14 @@ def statistics_from_predictions(frame: pd.DataFrame) -> dict[str, Statistic]:
     """The statistic of every metric that applies to a scored predictions frame (one that
     already holds the per-item score columns ``score`` writes); runs no model. Every statistic
     covers all rows of ``frame`` (rows a metric does not apply to add nothing), so they can be
-    resampled together and compared between runs item by item (``cxrbench compare``)."""
+    resampled together and compared between runs item by item (``cxrbench compare``).
+    ``stat.info["n_defined"]`` is the number of items the metric is defined on (the ``n`` of
+    metrics.json); ``stat.n`` is the number of rows."""
     if "question_type" in frame.columns:
         frame = frame.assign(question_type=[questions.normalize_question_type(q) for q in frame["question_type"]])
     built = _build(frame.reset_index(drop=True), None)
-    return {name: b.stat for name, b in _pick(built, np.ones(len(frame), dtype=bool)).items()}
+    return {name: dataclasses.replace(b.stat, info={**b.stat.info, "n_defined": int(b.mask.sum())})
+            for name, b in _pick(built, np.ones(len(frame), dtype=bool)).items()}
 
 
 # ----------------------------------------------------------------------------- CIs and strata

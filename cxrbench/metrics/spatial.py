@@ -253,7 +253,8 @@ def map_50_75(boxes_true, boxes_pred, scores_pred=None) -> float:
 # ------------------------------------------------------------------------------- region sets
 def set_f1(true: Sequence[str], pred: Sequence[str]) -> float:
     """F1 of two sets: ``2|T∩P| / (|T| + |P|)``; 1 when both are empty, 0 when one is."""
-    t, p = set(true or ()), set(pred or ())
+    t = set(true) if true is not None else set()
+    p = set(pred) if pred is not None else set()
     if not t and not p:
         return 1.0
     return 2 * len(t & p) / (len(t) + len(p))

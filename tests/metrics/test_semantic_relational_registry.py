@@ -83,3 +83,15 @@ def test_registry_names_are_the_architecture_identifiers():
               "accuracy", "graph_entity_recall", "relationship_accuracy", "plausibility", "attention_entropy"}
     assert stable <= set(registry.METRICS)
     assert set(registry.METRICS) - stable == {"f1", "spatial_relation_accuracy", "multi_hop_accuracy"}
+
+
+def test_metric_modules_and_score_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys; import cxrbench.score, cxrbench.metrics.registry, cxrbench.metrics.text, "
+            "cxrbench.metrics.classification, cxrbench.metrics.calibration, cxrbench.metrics.spatial, "
+            "cxrbench.metrics.attention, cxrbench.metrics.clinical_terms, cxrbench.metrics.semantic_type, "
+            "cxrbench.metrics.relational, cxrbench.metrics.bertscore; print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -90,6 +90,7 @@ def test_predictions_parquet_has_item_scores(frame, run_dir):
     for name, stat in stats.items():
         assert stat.value() == pytest.approx(m["overall"][name]["value"], nan_ok=True), name
         assert stat.n == len(scored)
+        assert stat.info["n_defined"] == m["overall"][name]["n"], name
 
 
 def test_rerun_is_byte_identical_and_formats_agree(frame, run_dir):
