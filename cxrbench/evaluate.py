@@ -155,10 +155,12 @@ def load_split(index_dir: str | Path, split: str) -> tuple[pd.DataFrame, pd.Data
     for name in ("qa.parquet", "studies.parquet", "manifest.json"):
         if not (index_dir / name).exists():
             raise DataError(index_dir / name, None, "missing: not an index directory (cxrbench index ROOT --out DIR)")
-    qa = pd.read_parquet(index_dir / "qa.parquet")
-    if "split" not in qa.columns:
+    import pyarrow.parquet as pq
+
+    if "split" not in pq.read_schema(index_dir / "qa.parquet").names:
         raise DataError(index_dir / "qa.parquet", None, "no 'split' column")
-    qa = qa[qa["split"] == split]
+    # read only the split's rows: a full release index holds tens of millions of QA pairs
+    qa = pd.read_parquet(index_dir / "qa.parquet", filters=[("split", "==", split)])
     if qa.empty:
         raise CxrbenchError(f"{index_dir}: no QA pairs in split {split!r}")
     qa = qa.sort_values("question_id", kind="stable").reset_index(drop=True)
