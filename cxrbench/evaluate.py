@@ -271,17 +271,9 @@ def extra_strata(scored: pd.DataFrame, column: str, options) -> dict[str, dict]:
         res = bootstrap_many(stats, clusters, n_resamples=options.n_resamples, seed=options.seed,
                              method=options.ci_method, confidence=options.confidence) if options.n_resamples else {}
         out[value] = {name: {"value": st.value(), "ci": [res[name].ci_low, res[name].ci_high] if name in res
-                             else [None, None], "n": _defined(sub, name)} for name, st in stats.items()}
+                             else [None, None], "n": int(st.info.get("n_defined", len(sub)))}
+                      for name, st in stats.items()}
     return out
-
-
-def _defined(frame: pd.DataFrame, metric: str) -> int:
-    """Items a metric is defined on: the non-null rows of its per-item column (or of the
-    column it is computed from), else every row."""
-    column = {"ece": "confidence", "auroc": "score"}.get(metric, metric)
-    if column in frame.columns:
-        return int(pd.to_numeric(frame[column], errors="coerce").notna().sum())
-    return int(len(frame))
 
 
 def write_run(run_dir: Path, frame: pd.DataFrame, args, provenance_fields: dict, *, image_root: Path | None,
