@@ -208,6 +208,13 @@ class QABuilder:
             "extraction_quality": {}, "_cap": min_grade([o.grade_cap for o in lo]) if lo else "A++",
         }
 
+    def describe(self, obs: list[Observation], empty_text: str, qid: str, counter: list[int], **template: Any) -> list[dict]:
+        """Main answers of a description question: the observations, or a negative template
+        answer (``empty_text``) when there are none."""
+        if obs:
+            return [self.obs_answer(o, qid, "main_answer", 0, counter) for o in obs]
+        return [self.template_answer(empty_text, [], False, qid, counter, **template)]
+
     # ---- questions
     def add(self, short: str, strategy: str, question: str, variables: dict, mains: list[dict],
             details: list[Observation], related: list[Observation], counter: list[int], qid: str,
@@ -336,8 +343,7 @@ def generate_qa(study: Study, rng: np.random.Generator) -> tuple[list[dict], lis
     emit("describe_all", "abnormal", b.pick(Q["describe_all"]), {}, [b.obs_answer(o, qid, "main_answer", 0, c) for o in top],
          obs_used=top, counter=c, qid=qid)
     qid, c = b.next_qid()
-    mains = ([b.obs_answer(o, qid, "main_answer", 0, c) for o in abnormal] if abnormal
-             else [b.template_answer("No abnormalities are seen.", [], False, qid, c)])
+    mains = b.describe(abnormal, "No abnormalities are seen.", qid, c)
     emit("describe_abnormal", "abnormal", b.pick(Q["describe_abnormal"]), {}, mains, obs_used=abnormal, counter=c, qid=qid)
     defaults = [o for o in top if not o.positive and o.entity in DEFAULT_NEGATIVES]
     for short, yes_text, no_text in (
@@ -357,12 +363,10 @@ def generate_qa(study: Study, rng: np.random.Generator) -> tuple[list[dict], lis
         pos_sc = [o for o in in_sc if b.abnormal(o)]
         var = {"subcategory": sc}
         qid, c = b.next_qid()
-        mains = ([b.obs_answer(o, qid, "main_answer", 0, c) for o in in_sc] if in_sc
-                 else [b.template_answer(f"No findings of the {phrase} are reported.", [], False, qid, c)])
+        mains = b.describe(in_sc, f"No findings of the {phrase} are reported.", qid, c)
         emit("describe_subcat", "abnormal", b.pick(Q["describe_subcat"], x=phrase), var, mains, obs_used=in_sc, counter=c, qid=qid)
         qid, c = b.next_qid()
-        mains = ([b.obs_answer(o, qid, "main_answer", 0, c) for o in pos_sc] if pos_sc
-                 else [b.template_answer(f"There are no abnormal findings of the {phrase}.", [], False, qid, c)])
+        mains = b.describe(pos_sc, f"There are no abnormal findings of the {phrase}.", qid, c)
         emit("describe_abnormal_subcat", "abnormal", b.pick(Q["describe_abnormal_subcat"], x=phrase), var, mains,
              obs_used=pos_sc, counter=c, qid=qid)
         qid, c = b.next_qid()
@@ -380,8 +384,7 @@ def generate_qa(study: Study, rng: np.random.Generator) -> tuple[list[dict], lis
     in_group = [o for o in devices if group == "DEVICES" or group in _entity_tags(o.entity)[1]]
     var = {"device_group": group}
     qid, c = b.next_qid()
-    mains = ([b.obs_answer(o, qid, "main_answer", 0, c) for o in in_group] if in_group
-             else [b.template_answer(f"There are no {phrase}.", [], False, qid, c)])
+    mains = b.describe(in_group, f"There are no {phrase}.", qid, c)
     emit("describe_device", "abnormal", b.pick(Q["describe_device"], x=phrase), var, mains, obs_used=in_group, counter=c, qid=qid)
     qid, c = b.next_qid()
     text = f"Yes, there are {phrase}." if in_group else f"No, there are no {phrase}."
@@ -400,8 +403,7 @@ def generate_qa(study: Study, rng: np.random.Generator) -> tuple[list[dict], lis
         emit("describe_acquisition", "abnormal", b.pick(Q["describe_acquisition"]), {},
              [b.template_answer(text, technical, False, qid, c)], details=technical, counter=c, qid=qid)
     qid, c = b.next_qid()
-    mains = ([b.obs_answer(o, qid, "main_answer", 0, c) for o in technical] if technical
-             else [b.template_answer("There are no imaging artifacts.", [], False, qid, c)])
+    mains = b.describe(technical, "There are no imaging artifacts.", qid, c)
     emit("describe_imaging_artifacts", "abnormal", b.pick(Q["describe_imaging_artifacts"]), {}, mains, obs_used=technical,
          counter=c, qid=qid)
     qid, c = b.next_qid()
@@ -428,13 +430,11 @@ def generate_qa(study: Study, rng: np.random.Generator) -> tuple[list[dict], lis
             verb = _verb(region)
             qid, c = b.next_qid()
             if short == "describe_region":
-                mains = ([b.obs_answer(o, qid, "main_answer", 0, c) for o in in_r] if in_r
-                         else [b.template_answer(f"The {region} {verb} unremarkable.", [], False, qid, c, regions=[region], region_loc=region)])
+                mains = b.describe(in_r, f"The {region} {verb} unremarkable.", qid, c, regions=[region], region_loc=region)
                 emit(short, "region_abnormal", b.pick(Q[short], x=the_region), variables, mains, obs_used=in_r, counter=c, qid=qid)
             elif short == "describe_abnormal_region":
-                mains = ([b.obs_answer(o, qid, "main_answer", 0, c) for o in pos_r] if pos_r
-                         else [b.template_answer(f"There are no abnormal findings in the {region}.", [], False, qid, c,
-                                                 regions=[region], region_loc=region)])
+                mains = b.describe(pos_r, f"There are no abnormal findings in the {region}.", qid, c,
+                                                 regions=[region], region_loc=region)
                 emit(short, "region_abnormal", b.pick(Q[short], x=the_region), variables, mains, obs_used=pos_r, counter=c, qid=qid)
             else:
                 if short == "is_abnormal_region":
@@ -457,8 +457,7 @@ def generate_qa(study: Study, rng: np.random.Generator) -> tuple[list[dict], lis
             the_region, variables = _region_reference(b, region, rng)
             qid, c = b.next_qid()
             if short == "describe_region_device":
-                mains = ([b.obs_answer(o, qid, "main_answer", 0, c) for o in in_r] if in_r
-                         else [b.template_answer(f"There are no devices in the {region}.", [], False, qid, c, regions=[region], region_loc=region)])
+                mains = b.describe(in_r, f"There are no devices in the {region}.", qid, c, regions=[region], region_loc=region)
                 emit(short, "region_abnormal", b.pick(Q[short], x=the_region), variables, mains, obs_used=in_r, counter=c, qid=qid)
             else:
                 text = f"Yes, there is {T.article(in_r[0].entity)} in the {region}." if in_r else f"No, there are no devices in the {region}."
@@ -484,8 +483,7 @@ def generate_qa(study: Study, rng: np.random.Generator) -> tuple[list[dict], lis
         spec = SPEC_BY_ENTITY.get(entity)
         var = {"finding": entity}
         qid, c = b.next_qid()
-        mains = ([b.obs_answer(o, qid, "main_answer", 0, c) for o in matched] if matched
-                 else [b.template_answer(f"There is no {entity}.", [], False, qid, c)])
+        mains = b.describe(matched, f"There is no {entity}.", qid, c)
         emit("describe_finding", "finding", b.pick(Q["describe_finding"], x=entity), var, mains, obs_used=matched, counter=c, qid=qid)
         qid, c = b.next_qid()
         a_ent = T.article(entity) if (spec is None or spec.countable) else entity
@@ -518,8 +516,7 @@ def generate_qa(study: Study, rng: np.random.Generator) -> tuple[list[dict], lis
         var = {"device": entity}
         a_ent = T.article(entity) if SPEC_BY_ENTITY[entity].countable else entity
         qid, c = b.next_qid()
-        mains = ([b.obs_answer(o, qid, "main_answer", 0, c) for o in matched] if matched
-                 else [b.template_answer(f"There is no {entity}.", [], False, qid, c)])
+        mains = b.describe(matched, f"There is no {entity}.", qid, c)
         emit("describe_device", "finding", b.pick(Q["describe_device_finding"], x=entity), var, mains, obs_used=matched, counter=c, qid=qid)
         qid, c = b.next_qid()
         text = f"Yes, there is {a_ent}." if matched else f"No, there is no {entity}."
