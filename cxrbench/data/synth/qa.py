@@ -434,7 +434,7 @@ def generate_qa(study: Study, rng: np.random.Generator) -> tuple[list[dict], lis
                 emit(short, "region_abnormal", b.pick(Q[short], x=the_region), variables, mains, obs_used=in_r, counter=c, qid=qid)
             elif short == "describe_abnormal_region":
                 mains = b.describe(pos_r, f"There are no abnormal findings in the {region}.", qid, c,
-                                                 regions=[region], region_loc=region)
+                                   regions=[region], region_loc=region)
                 emit(short, "region_abnormal", b.pick(Q[short], x=the_region), variables, mains, obs_used=pos_r, counter=c, qid=qid)
             else:
                 if short == "is_abnormal_region":
