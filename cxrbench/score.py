@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from cxrbench import questions, vocab
-from cxrbench.errors import DataError
+from cxrbench.errors import CxrbenchError, DataError
 from cxrbench.metrics import registry
 from cxrbench.metrics.base import GenericStatistic, Statistic, SufficientStats, mean_stats
 
@@ -246,13 +246,19 @@ def add_item_scores(frame: pd.DataFrame, options: ScoreOptions, warnings: Warnin
     if "bertscore_f1" not in skip:
         from cxrbench.metrics import bertscore
 
-        scorer = bertscore.get_scorer(options.bertscore_model, options.bertscore_layers)
+        try:
+            scorer = bertscore.get_scorer(options.bertscore_model, options.bertscore_layers)
+        except FileNotFoundError as err:
+            raise CxrbenchError(f"--bertscore-model: {err}") from None
         out["bertscore_f1"] = scorer.score(preds, refs, progress=options.progress)[2]
         sigs["bertscore_f1"] = scorer.signature
     if not {"clinical_term_f1", "semantic_type_accuracy"} <= skip:
         from cxrbench.metrics import clinical_terms, semantic_type
 
-        extractor = clinical_terms.get_extractor(options.umls_index)
+        try:
+            extractor = clinical_terms.get_extractor(options.umls_index)
+        except FileNotFoundError as err:
+            raise CxrbenchError(f"--umls-index: {err}") from None
         if "clinical_term_f1" not in skip:
             out["clinical_term_f1"] = clinical_terms.clinical_term_f1_items(refs, preds, extractor, options.progress)
             sigs["clinical_term_f1"] = extractor.signature

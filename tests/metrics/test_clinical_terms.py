@@ -98,3 +98,11 @@ def test_index_builds_and_matches_offline(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "[False, True]"
     assert any((tmp_path / "cache" / "quickumls").iterdir())
+
+
+def test_user_index_directory_is_used_and_named_in_the_signature(ex):
+    user = ct.ConceptExtractor(ex.index_dir)  # any QuickUMLS index directory, e.g. a full UMLS one
+    assert user.signature.split("|")[1] == f"index:user:{ex.index_dir.name}"
+    assert user.concept_set("No pneumothorax.") == ex.concept_set("No pneumothorax.")
+    with pytest.raises(FileNotFoundError):
+        ct.ConceptExtractor(ex.index_dir / "missing")

@@ -143,6 +143,12 @@ def test_bad_input_errors_name_file_record_and_problem(frame, tmp_path, capsys):
     code, err = _bad(small, tmp_path, capsys, x=bad_conf)
     assert code == 1 and "outside [0, 1]" in err and small.loc[j, "question_id"] in err
 
+    path = _write(small, tmp_path / "ok.jsonl")
+    assert _score(path, tmp_path / "o", "--umls-index", str(tmp_path / "no-index")) == 1
+    assert "--umls-index" in capsys.readouterr().err
+    assert _score(path, tmp_path / "o", "--bertscore-model", str(tmp_path / "no-model")) == 1
+    assert "--bertscore-model" in capsys.readouterr().err
+
     (tmp_path / "p.txt").write_text("x")
     assert _score(tmp_path / "p.txt", tmp_path / "o") == 1
     assert "unknown predictions format" in capsys.readouterr().err
