@@ -172,7 +172,7 @@ def render_frontal(anat: FrontalAnatomy, pose: Pose, draws: list[Draw], size: in
         for br in _vessel_tree(anatomy_rng, anat.hilum(s), s, 22):
             for i in range(len(br) - 1):
                 vessels.line(br[i:i + 2], (2.4 - 0.35 * i) / 256, value=200 - 22 * i)
-    vessels.commit(0.11, 0.7, where=lung_any * (1 - suppress))
+    vessels.commit(0.09, 0.7, where=lung_any * (1 - suppress))
     c.add(lung_any * (1 - suppress) * c.smooth_noise(anatomy_rng, 48), 0.018)
 
     # mediastinum, heart, aortic knob, hila
@@ -236,7 +236,7 @@ def _expose(c: Canvas, rng: np.random.Generator, size: int) -> np.ndarray:
     """Blur, exposure (brightness/contrast) jitter, resize to ``size``, quantum noise, 8-bit."""
     d = ndimage.gaussian_filter(c.d, 0.6 * c.px)
     contrast = rng.uniform(0.9, 1.1)
-    bright = rng.uniform(-0.05, 0.05)
+    bright = rng.uniform(-0.04, 0.04)
     img = (d - 0.3) * contrast + 0.3 + bright
     img = np.clip(img, 0, 1) ** rng.uniform(0.9, 1.1)
     if c.size != size:
@@ -277,15 +277,15 @@ def _airspace(c: Canvas, anat, dr: Draw, rng, lungs, texture: float, density: fl
 
 
 def _consolidation(c, anat, dr, rng, lungs):
-    _airspace(c, anat, dr, rng, lungs, texture=0.25, density=0.30, bronchograms=True)
+    _airspace(c, anat, dr, rng, lungs, texture=0.25, density=0.42, bronchograms=True)
 
 
 def _pneumonia(c, anat, dr, rng, lungs):
-    _airspace(c, anat, dr, rng, lungs, texture=0.7, density=0.26, bronchograms=False)
+    _airspace(c, anat, dr, rng, lungs, texture=0.6, density=0.38, bronchograms=False)
 
 
 def _opacity(c, anat, dr, rng, lungs):
-    _airspace(c, anat, dr, rng, lungs, texture=0.15, density=0.18, bronchograms=False)
+    _airspace(c, anat, dr, rng, lungs, texture=0.15, density=0.28, bronchograms=False)
 
 
 def _edema(c, anat, dr, rng, lungs):
@@ -341,10 +341,10 @@ def _pneumothorax_rim(c: Canvas, anat, dr: Draw, lung: np.ndarray) -> np.ndarray
 
 def _pneumothorax(c, anat, dr, rng, lungs):
     rim = _pneumothorax_rim(c, anat, dr, lungs[dr.side or "right"])
-    c.add(ndimage.gaussian_filter(rim, 0.6 * c.px), -0.10)
+    c.add(ndimage.gaussian_filter(rim, 0.6 * c.px), -0.15)
     # the visceral pleural line: a thin bright edge where the rim ends
     edge = ndimage.binary_dilation(rim > 0.5, iterations=max(1, int(c.px))) & ~(rim > 0.5) & (lungs[dr.side or "right"] > 0.5)
-    c.add(ndimage.gaussian_filter(edge.astype(np.float32), 0.5 * c.px) * c.box_mask(dr.box, 0.01), 0.16)
+    c.add(ndimage.gaussian_filter(edge.astype(np.float32), 0.5 * c.px) * c.box_mask(dr.box, 0.01), 0.22)
 
 
 def _atelectasis(c, anat, dr, rng, lungs):
@@ -355,7 +355,7 @@ def _atelectasis(c, anat, dr, rng, lungs):
         y = y1 + (y2 - y1) * rng.uniform(0.3, 0.8)
         tilt = rng.uniform(-0.04, 0.04)
         pts = np.array([[x1 + 0.15 * (x2 - x1), y], [x2 - 0.15 * (x2 - x1), y + tilt]])
-        c.add(c.line_mask(pts, 0.006 + 0.005 * dr.severity, 1.0) * lung, 0.20)
+        c.add(c.line_mask(pts, 0.008 + 0.006 * dr.severity, 1.0) * lung, 0.30)
 
 
 def _round(c, anat, dr, rng, lungs, radius: float, amount: float):
@@ -366,13 +366,13 @@ def _round(c, anat, dr, rng, lungs, radius: float, amount: float):
 
 
 def _nodule(c, anat, dr, rng, lungs):
-    _round(c, anat, dr, rng, lungs, radius=float(rng.uniform(0.011, 0.018)), amount=0.24)
+    _round(c, anat, dr, rng, lungs, radius=float(rng.uniform(0.014, 0.022)), amount=0.34)
 
 
 def _mass(c, anat, dr, rng, lungs):
     x1, y1, x2, y2 = dr.box
     r = min(0.035 + 0.015 * dr.severity, 0.45 * min(x2 - x1, y2 - y1))
-    _round(c, anat, dr, rng, lungs, radius=max(r, 0.02), amount=0.3)
+    _round(c, anat, dr, rng, lungs, radius=max(r, 0.02), amount=0.38)
 
 
 def _pleural_thickening(c, anat, dr, rng, lungs):
