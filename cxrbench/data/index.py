@@ -122,13 +122,20 @@ def complexity_of(code: str, variables: Mapping[str, Any]) -> str:
     return qt.complexity if qt else "single_entity"
 
 
-def _binary(text: str) -> int:
+def answer_binary(text: str, code: str) -> int:
+    """1 / 0 from the leading "Yes" / "No" of a yes/no question's main answer, -1 otherwise.
+
+    Only questions the registry routes to the binary head count ("No abnormalities are seen."
+    answers a description question); for types the registry does not know, the word must be
+    followed by a comma or a full stop ("No, ...", "Yes.")."""
     t = text.lstrip().lower()
-    if t.startswith("yes"):
-        return 1
-    if t.startswith("no") and (len(t) == 2 or not t[2].isalpha()):
-        return 0
-    return -1
+    word = "yes" if t.startswith("yes") else "no" if t.startswith("no") else None
+    if word is None:
+        return -1
+    rest = t[len(word):len(word) + 1]
+    qt = Qreg.BY_CODE.get(code)
+    ok = (qt.head == "binary" and not rest.isalpha()) if qt is not None else rest in (",", ".", "")
+    return (1 if word == "yes" else 0) if ok else -1
 
 
 def _walk(answers: list[dict]) -> Iterator[dict]:
@@ -296,7 +303,7 @@ def _process_study(t: StudyTask, sj: StudyJson, voc: Vocabulary | None, mapping:
             "obs_ids": [str(x) for x in q.get("obs_ids") or []], "quality": grade, "complexity": complexity_of(code, variables),
             "answer": " ".join(a["text"] for a in mains), "answer_full": " ".join(a["text"] for a in flat),
             "answer_positiveness": "none" if not pos else (pos.pop() if len(pos) == 1 else "mixed"),
-            "answer_binary": _binary(mains[0]["text"]) if mains else -1,
+            "answer_binary": answer_binary(mains[0]["text"], code) if mains else -1,
             "answer_regions": regions, "answer_head_regions": _dedup(h for h in map(head_region, regions) if h),
             "answer_entities": entities,
             "answer_categories": _dedup(c for a in mains for c in (a.get("obs_categories") or [])),

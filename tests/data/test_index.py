@@ -94,8 +94,19 @@ def test_index_rows_equal_brute_force_join(synth_root, synth_index):
         img = w["image_id"]
         boxes = [b for a in w["_mains"] for b in (a["localization"].get(img, {}).get("bboxes", []) if isinstance(img, str) else [])]
         assert [list(b) for b in g["answer_bboxes"]] == boxes
-        binary = 1 if w["answer"].startswith("Yes") else 0 if w["answer"].startswith("No") and not w["answer"][2:3].isalpha() else -1
+        yes_no = questions.BY_CODE[w["question_type"]].head == "binary"
+        binary = (1 if w["answer"].startswith("Yes,") else 0 if w["answer"].startswith("No,") else -1) if yes_no else -1
         assert g["answer_binary"] == binary
+
+
+def test_answer_binary_only_for_yes_no_questions():
+    from cxrbench.data.index import answer_binary
+
+    assert answer_binary("Yes, there is a pleural effusion.", "D02_has_finding") == 1
+    assert answer_binary("No, there is no pneumothorax.", "B03_is_abnormal") == 0
+    assert answer_binary("No abnormalities are seen.", "B02_describe_abnormal") == -1
+    assert answer_binary("Nodules are seen.", "D02_has_finding") == -1
+    assert answer_binary("no.", "PRES") == 0 and answer_binary("No abnormality", "PRES") == -1
 
 
 def test_index_filters_and_quality_grades(synth_root, tmp_path):
