@@ -425,10 +425,9 @@ def _build(frame: pd.DataFrame, warnings: Warnings | None, skip=(),
         bp = [b if m else [] for b, m in zip(frame["boxes_pred"], rows)]
         bs = (list(frame["box_scores"]) if "box_scores" in frame.columns else [None] * n)
         bs = [s if (m and s is not None) else None for s, m in zip(bs, rows)]
-        bs = [s if s is not None else None for s in bs]
-        for name, thr in (("map_50", (0.5,)), ("map_75", (0.75,)), ("map_50_75", (0.5, 0.75))):
+        for name, stat in spatial.map_family_stats(bt, bp, bs).items():
             if name not in skip:
-                built[(name, "")] = _Built(spatial.map_stats(bt, bp, bs, thr, name=name), rows)
+                built[(name, "")] = _Built(stat, rows)
     # exact match on question subsets (relational parse)
     if "question" in frame.columns:
         flags = relational.question_flags(frame["question"].fillna("").astype(str).tolist())

@@ -15,6 +15,7 @@ item (a localisation question) has a list of reference boxes and a list of predi
 
 from __future__ import annotations
 
+import hashlib
 from typing import Sequence
 
 import numpy as np
@@ -143,6 +144,8 @@ def _match_image(gt: np.ndarray, dt: np.ndarray, scores: np.ndarray, thresholds:
     ground truth of highest IoU >= t (a later ground truth wins ties, as in COCOeval)."""
     order = np.argsort(-scores, kind="mergesort")[:MAX_DETS]
     dt, scores = dt[order], scores[order]
+    if len(dt) == 0 or len(gt) == 0:  # nothing to match
+        return scores, np.zeros((len(thresholds), len(dt)), dtype=bool)
     ious = _box_iou_matrix(dt, gt) if len(dt) and len(gt) else np.zeros((len(dt), len(gt)))
     tp = np.zeros((len(thresholds), len(dt)), dtype=bool)
     for ti, t in enumerate(thresholds):
@@ -205,6 +208,16 @@ class _DetectionTable:
         self.n_det = np.asarray(n_det, dtype=np.int64)
         self.n_gt = np.asarray(n_gt, dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.n_det)])[:-1]
+        self._memo: tuple[bytes, np.ndarray] | None = None
+
+    def ap_cached(self, idx: np.ndarray) -> np.ndarray:
+        """:meth:`ap` with a one-entry memo, so statistics sharing this table (AP@0.5, AP@0.75
+        and their mean) sort a bootstrap resample's detections once."""
+        idx = np.asarray(idx, dtype=np.int64)
+        key = hashlib.blake2b(idx.tobytes(), digest_size=16).digest()
+        if self._memo is None or self._memo[0] != key:
+            self._memo = (key, self.ap(idx))
+        return self._memo[1]
 
     def ap(self, idx: np.ndarray) -> np.ndarray:
         idx = np.asarray(idx, dtype=np.int64)
@@ -234,20 +247,39 @@ def map_stats(boxes_true, boxes_pred, scores_pred=None, thresholds: Sequence[flo
                             signature=f"coco-bbox-ap|class-agnostic|iou:{thr}|area:all|maxdets:{MAX_DETS}|101-point")
 
 
+def map_family_stats(boxes_true, boxes_pred, scores_pred=None) -> dict[str, GenericStatistic]:
+    """``map_50``, ``map_75`` and ``map_50_75`` over one shared detection table: the matching
+    runs once, and a bootstrap resample's detections are sorted once for all three."""
+    if scores_pred is None:
+        scores_pred = [None] * len(boxes_pred)
+    table = _DetectionTable(boxes_true, boxes_pred, scores_pred, (0.5, 0.75))
+
+    def make(name: str, which: list[int], thr: str) -> GenericStatistic:
+        def compute(idx: np.ndarray) -> float:
+            ap = table.ap_cached(idx)[which]
+            return float(np.nanmean(ap)) if not np.isnan(ap).all() else float("nan")
+
+        return GenericStatistic(name, len(table.n_det), compute,
+                                signature=f"coco-bbox-ap|class-agnostic|iou:{thr}|area:all|maxdets:{MAX_DETS}|101-point")
+
+    return {"map_50": make("map_50", [0], "0.5"), "map_75": make("map_75", [1], "0.75"),
+            "map_50_75": make("map_50_75", [0, 1], "0.5,0.75")}
+
+
 def map_50(boxes_true, boxes_pred, scores_pred=None) -> float:
     """COCO AP at IoU 0.5 (``COCOeval.stats[1]``, one category, one image per item)."""
-    return map_stats(boxes_true, boxes_pred, scores_pred, (0.5,)).value()
+    return map_family_stats(boxes_true, boxes_pred, scores_pred)["map_50"].value()
 
 
 def map_75(boxes_true, boxes_pred, scores_pred=None) -> float:
     """COCO AP at IoU 0.75 (``COCOeval.stats[2]``)."""
-    return map_stats(boxes_true, boxes_pred, scores_pred, (0.75,)).value()
+    return map_family_stats(boxes_true, boxes_pred, scores_pred)["map_75"].value()
 
 
 def map_50_75(boxes_true, boxes_pred, scores_pred=None) -> float:
     """``(AP@0.5 + AP@0.75) / 2`` (seed 13.2): ``COCOeval`` with ``iouThrs=[0.5, 0.75]``,
     ``stats[0]``."""
-    return map_stats(boxes_true, boxes_pred, scores_pred, (0.5, 0.75)).value()
+    return map_family_stats(boxes_true, boxes_pred, scores_pred)["map_50_75"].value()
 
 
 # ------------------------------------------------------------------------------- region sets

@@ -141,3 +141,19 @@ def test_multi_region_f1_equals_sklearn_samples_f1():
 def test_box_problem(box, size, problem):
     w, h = size if size else (None, None)
     assert spatial.box_problem(box, w, h) == problem
+
+
+def test_map_family_shares_one_table_without_mixing_resamples():
+    rng = np.random.default_rng(9)
+    true, pred, scores = _random_items(rng, 30)
+    fam = spatial.map_family_stats(true, pred, scores)
+    single = {"map_50": (0.5,), "map_75": (0.75,), "map_50_75": (0.5, 0.75)}
+    for _ in range(5):
+        idx = rng.integers(0, 30, 30)
+        for name in ("map_50", "map_75", "map_50_75"):  # interleaved: the memo must follow idx
+            expected = spatial.map_stats(true, pred, scores, single[name]).compute(idx)
+            got = fam[name].compute(idx)
+            assert (np.isnan(got) and np.isnan(expected)) or got == pytest.approx(expected, abs=1e-12)
+        other = rng.integers(0, 30, 30)
+        assert fam["map_50"].compute(other) == pytest.approx(spatial.map_stats(true, pred, scores).compute(other),
+                                                             nan_ok=True)
