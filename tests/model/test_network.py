@@ -111,3 +111,29 @@ def test_gradient_checkpointing_gives_the_same_gradients(handmade_index):
         loss.backward()
         grads.append(model.encoder.encoder.layer[0].attention.self.query.weight.grad.clone())
     torch.testing.assert_close(grads[0], grads[1])
+
+
+def test_backbones_read_the_requested_stride_and_load_only_safetensors(tmp_path):
+    from safetensors.torch import save_file
+
+    from cxrbench.errors import CxrbenchError
+    from model.backbone import Backbone
+    from model.config import BackboneConfig
+
+    for name, stride, channels in (("tiny_cnn", 8, 128), ("tiny_cnn", 16, 256), ("resnet18", 8, 128)):
+        bb = Backbone(BackboneConfig(name=name, stride=stride, image_size=64)).eval()
+        assert bb.channels == channels
+        fmap = bb.body(torch.zeros(1, 3, 64, 64))[0]
+        assert fmap.shape[-2:] == (64 // stride, 64 // stride)
+        feats = bb(torch.rand(2, 3, 64, 64), [torch.tensor([[0.0, 0.0, 64.0, 64.0]]), torch.tensor([[8.0, 8.0, 40.0, 56.0]] * 3)])
+        assert feats.shape == (4, channels)
+    trained = Backbone(BackboneConfig(name="tiny_cnn", stride=8))
+    save_file({k: v.contiguous() for k, v in trained.body.state_dict().items()}, str(tmp_path / "w.safetensors"))
+    torch.manual_seed(123)
+    loaded = Backbone(BackboneConfig(name="tiny_cnn", stride=8, weights=str(tmp_path / "w.safetensors")))
+    assert all(torch.equal(a, b) for a, b in zip(trained.state_dict().values(), loaded.state_dict().values()))
+    (tmp_path / "w.pth").write_bytes(b"not read")
+    with pytest.raises(CxrbenchError, match="only .safetensors"):
+        Backbone(BackboneConfig(name="resnet18", stride=8, weights=str(tmp_path / "w.pth")))
+    with pytest.raises(CxrbenchError, match="stride 64"):
+        Backbone(BackboneConfig(name="resnet18", stride=64))
