@@ -306,14 +306,16 @@ def _labels_for(frame: pd.DataFrame, space: str, warnings: Warnings | None):
 
     fam = _family(frame)
     rows = fam == space
+    y_true = np.full(len(frame), -1, dtype=np.int64)
+    y_pred = np.full(len(frame), -1, dtype=np.int64)
+    answers, preds = frame["answer"].to_numpy()[rows], frame["prediction"].to_numpy()[rows]
     if space == "binary":
         labels = [0, 1]
-        y_true = binary_labels(frame["answer"]).astype(np.int64)
-        y_pred = binary_labels(frame["prediction"]).astype(np.int64)
+        y_true[rows], y_pred[rows] = binary_labels(answers), binary_labels(preds)
     else:
         labels = list(range(len(vocab.SEVERITY_LEVELS)))
-        y_true = np.array([severity_label(t) for t in frame["answer"]])
-        y_pred = np.array([severity_label(t) for t in frame["prediction"]])
+        y_true[rows] = [severity_label(t) for t in answers]
+        y_pred[rows] = [severity_label(t) for t in preds]
     for col, arr in (("label_true", y_true), ("label_pred", y_pred)):
         if col in frame.columns:
             given = pd.to_numeric(frame[col], errors="coerce").to_numpy()

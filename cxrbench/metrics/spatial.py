@@ -15,7 +15,6 @@ item (a localisation question) has a list of reference boxes and a list of predi
 
 from __future__ import annotations
 
-import hashlib
 from typing import Sequence
 
 import numpy as np
@@ -208,15 +207,14 @@ class _DetectionTable:
         self.n_det = np.asarray(n_det, dtype=np.int64)
         self.n_gt = np.asarray(n_gt, dtype=np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(self.n_det)])[:-1]
-        self._memo: tuple[bytes, np.ndarray] | None = None
+        self._memo: tuple[np.ndarray, np.ndarray] | None = None
 
     def ap_cached(self, idx: np.ndarray) -> np.ndarray:
         """:meth:`ap` with a one-entry memo, so statistics sharing this table (AP@0.5, AP@0.75
         and their mean) sort a bootstrap resample's detections once."""
         idx = np.asarray(idx, dtype=np.int64)
-        key = hashlib.blake2b(idx.tobytes(), digest_size=16).digest()
-        if self._memo is None or self._memo[0] != key:
-            self._memo = (key, self.ap(idx))
+        if self._memo is None or not np.array_equal(self._memo[0], idx):
+            self._memo = (idx.copy(), self.ap(idx))
         return self._memo[1]
 
     def ap(self, idx: np.ndarray) -> np.ndarray:
