@@ -264,22 +264,24 @@ def add_item_scores(frame: pd.DataFrame, options: ScoreOptions, warnings: Warnin
             sigs["clinical_term_f1"] = extractor.signature
         if "semantic_type_accuracy" not in skip:
             out["semantic_type_accuracy"] = semantic_type.semantic_type_items(refs, preds, extractor)
-            sigs["semantic_type_accuracy"] = "last-concept-category|" + extractor.signature
+            sigs["semantic_type_accuracy"] = semantic_type.semantic_type_accuracy_stats([], [], extractor).signature
     n = len(out)
     for name, fn in (("iou", spatial.iou_items), ("pointing_accuracy", spatial.pointing_items)):
+        if name in skip:
+            continue
         mask = _applies(out, name)
         v = np.full(n, np.nan)
         if mask.any():
             v[mask] = fn(out.loc[mask, "boxes_true"].tolist(), out.loc[mask, "boxes_pred"].tolist())
         if mask.any() or name in out.columns:
             out[name] = v
-    mask = _applies(out, "multi_region_f1")
+    mask = _applies(out, "multi_region_f1") & ("multi_region_f1" not in skip)
     if mask.any():
         v = np.full(n, np.nan)
         v[mask] = spatial.multi_region_f1_items(out.loc[mask, "regions_true"].tolist(),
                                                 out.loc[mask, "regions_pred"].tolist())
         out["multi_region_f1"] = v
-    mask = _applies(out, "graph_entity_recall")
+    mask = _applies(out, "graph_entity_recall") & ("graph_entity_recall" not in skip)
     if mask.any():
         from cxrbench.metrics import clinical_terms, relational
 
