@@ -67,7 +67,9 @@ class VQALoss(nn.Module):
                 terms["unified"] = -(target[valid] * logp).sum(dim=-1).mean()
             vqa = terms.get("unified", out["unified"].sum() * 0.0)
         else:
-            vqa = out["binary"].sum() * 0.0   # keeps the graph (and every head's gradient) defined
+            # every head in the graph with a zero gradient: under ZeRO / data parallelism all ranks
+            # must produce gradients for the same parameters, whichever heads their batches use
+            vqa = sum(out[name].sum() for name in HEAD_INDEX) * 0.0
             rows = (head == HEAD_INDEX["binary"]) & (batch["binary"] >= 0)
             if rows.any():
                 terms["binary"] = F.cross_entropy(out["binary"][rows].float(), batch["binary"][rows])

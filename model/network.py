@@ -67,6 +67,11 @@ class SSGVQANet(nn.Module):
         self.sim = (SIM(cfg.tokens.scene_dim, hidden, cfg.sim.layers, cfg.sim.heads, cfg.sim.dropout)
                     if cfg.sim.enabled else None)
         if cfg.encoder.fusion == "late":
+            # text-only encoder: its visual embedding layers never see an input; frozen so that
+            # every trainable parameter gets a gradient (what ZeRO's reductions expect)
+            emb = self.encoder.embeddings
+            for module in (emb.visual_projection, emb.visual_token_type_embeddings, emb.visual_position_embeddings):
+                module.requires_grad_(False)
             self.fuse = nn.Sequential(nn.Linear(hidden + cfg.tokens.feature_dim, hidden), nn.GELU(),
                                       nn.Dropout(cfg.encoder.dropout), nn.LayerNorm(hidden))
         self.heads = AnswerHeads(cfg.heads, hidden)

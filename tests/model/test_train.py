@@ -1,0 +1,90 @@
+"""The real training path: `cxrbench train` under DeepSpeed (gloo, fp32, ZeRO-2) on CPU."""
+
+import json
+import os
+import signal
+import subprocess
+
+import pandas as pd
+import pytest
+
+from tests.fixtures.model import REPO, TINY_STEPS, train_command, train_env
+from tests.model.helpers import SMALL
+
+SMALL_SET = [x for o in SMALL for x in ("--set", o)]
+
+
+def _losses(run):
+    return [json.loads(line) for line in (run / "train_log.jsonl").read_text().splitlines()]
+
+
+def test_cli_refuses_a_finished_run_without_resume_and_a_changed_config(handmade_index, tmp_path):
+    run = tmp_path / "run"
+    (run / "deepspeed").mkdir(parents=True)
+    (run / "deepspeed" / "latest").write_text("step00000004")
+    proc = subprocess.run(train_command(handmade_index, run), env=train_env(), cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 1 and "pass --resume" in proc.stderr
+    (run / "config.yaml").write_text("name: tiny\nseed: 5\n")
+    proc = subprocess.run(train_command(handmade_index, run, "--resume"), env=train_env(), cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "different config" in proc.stderr and "seed" in proc.stderr
+    proc = subprocess.run(train_command(handmade_index, run, "--condition", "nope"), env=train_env(), cwd=REPO,
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+
+
+@pytest.mark.slow
+def test_world_size_2_zero2_resume_after_kill_reproduces_the_loss_curve(handmade_index, tmp_path):
+    """8 steps at world size 2 (ZeRO stage 2, gloo); a second run is SIGKILLed after its step-4
+    checkpoint and resumed: its loss curve must equal the uninterrupted one exactly."""
+    common = ["--nproc", "2", "--max-steps", "8", "--set", "train.batch_size=4", "--set", "train.save_every=4",
+              "--set", "train.eval_every_epoch=false", "--set", "train.zero_stage=2", *SMALL_SET]
+    env = train_env()
+    full = tmp_path / "full"
+    proc = subprocess.run(train_command(handmade_index, full, *common), env=env, cwd=REPO, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    reference = _losses(full)
+    assert [r["step"] for r in reference] == list(range(1, 9))
+    assert {r["epoch"] for r in reference} == {0, 1}             # 6 micro steps per epoch: crosses one
+    meta = json.loads((full / "checkpoint" / "training_metadata.json").read_text())
+    assert meta["world_size"] == 2 and meta["step"] == 8 and meta["train"]["zero_stage"] == 2
+    assert len(list((full / "deepspeed" / "step00000008").glob("zero_pp_rank_*_optim_states.pt"))) == 2
+
+    killed = tmp_path / "killed"
+    p = subprocess.Popen(train_command(handmade_index, killed, *common), env=env, cwd=REPO, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        for line in p.stdout:
+            if "checkpoint saved at step 4" in line:
+                os.killpg(p.pid, signal.SIGKILL)
+                break
+    finally:
+        p.wait(timeout=120)
+    assert p.returncode == -signal.SIGKILL
+    assert json.loads((killed / "checkpoint" / "training_metadata.json").read_text())["step"] == 4
+    proc = subprocess.run(train_command(handmade_index, killed, *common, "--resume"), env=env, cwd=REPO,
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    resumed = _losses(killed)
+    assert [r["step"] for r in resumed] == list(range(1, 9))
+    assert [r["loss"] for r in resumed] == [r["loss"] for r in reference]
+    assert [r["lr"] for r in resumed] == [r["lr"] for r in reference]
+
+
+@pytest.mark.slow
+def test_tiny_checkpoint_from_the_real_training_path(tiny_checkpoint, synth_index):
+    from model.checkpoint import load_checkpoint
+    from model.inference import Predictor
+
+    meta = json.loads((tiny_checkpoint / "training_metadata.json").read_text())
+    assert meta["step"] == TINY_STEPS and meta["condition"] == "full" and meta["precision"] == "fp32"
+    manifest = json.loads((synth_index / "manifest.json").read_text())
+    assert meta["data_index_hash"] == manifest["content_hash"]
+    assert meta["packages"]["deepspeed"] and meta["last_losses"][-1] < meta["first_loss"]
+    bundle = load_checkpoint(tiny_checkpoint)
+    qa = pd.read_parquet(synth_index / "qa.parquet")
+    test = qa[qa["split"] == "test"].groupby("question_type").head(2)
+    frame = Predictor(bundle, synth_index).predict(test)
+    assert len(frame) == len(test) and frame["prediction"].str.len().min() > 0
+    assert set(frame["head"]) == {"binary", "region", "severity", "text"}
