@@ -88,3 +88,30 @@ def test_tiny_checkpoint_from_the_real_training_path(tiny_checkpoint, synth_inde
     frame = Predictor(bundle, synth_index).predict(test)
     assert len(frame) == len(test) and frame["prediction"].str.len().min() > 0
     assert set(frame["head"]) == {"binary", "region", "severity", "text"}
+
+
+@pytest.mark.slow
+def test_online_features_with_every_augmentation_sampling_option_and_curriculum(handmade_index, tmp_path):
+    """The other training path: backbone each step (fine-tuned), flips, jitter, dropout, synonyms,
+    polarity-balanced region-stratified batches, a B -> A curriculum, accumulation, TensorBoard."""
+    run = tmp_path / "run"
+    sets = ["train.features=online", "model.backbone.train=true", "train.augment.hflip=0.5",
+            "train.augment.node_dropout=0.2", "train.augment.edge_perturbation=0.2", "train.augment.box_jitter=0.05",
+            "train.augment.question_synonyms=0.5", "train.augment.template_variation=0.5",
+            "train.augment.brightness=0.1", "train.augment.rotation_deg=5", "train.augment.noise_std=0.01",
+            "train.sampling.polarity_balance=true", "train.sampling.region_stratified=true",
+            "train.curriculum=[{min_quality: B, epochs: 1}, {min_quality: A, epochs: 1}]",
+            "train.batch_size=4", "train.grad_accum=2", "train.save_every=100", "train.log_every=1", *SMALL]
+    cmd = train_command(handmade_index, run, *[x for s in sets for x in ("--set", s)])
+    proc = subprocess.run(cmd, env=train_env(), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = _losses(run)
+    assert [r["step"] for r in rows] == list(range(1, 10))      # stage B (all items), then stage A (half)
+    assert {r["epoch"] for r in rows} == {0, 1}                 # both curriculum stages ran
+    assert not (run / "features.h5").exists()
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    meta = json.loads((run / "checkpoint" / "training_metadata.json").read_text())
+    assert meta["train"]["features"] == "online" and meta["validation"]["epoch"] == 1
+    from model.checkpoint import load_checkpoint
+
+    assert load_checkpoint(run / "checkpoint").config.backbone.train
