@@ -75,6 +75,12 @@ def _image_size(path: Path) -> tuple[int, int]:
         raise DataError(str(path), None, "image file not found") from None
 
 
+def _text_or_none(value) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
+
+
 def _nan_list(values) -> list[float] | None:
     if values is None or (isinstance(values, float) and math.isnan(values)):
         return None
@@ -204,6 +210,7 @@ class Predictor:
                      "region": torch.sigmoid(out["region"].float()).numpy(),
                      "text": torch.sigmoid(out["text"].float()).numpy()}
         else:
+            unified_logits = out["unified"].double().numpy()
             unified = torch.softmax(out["unified"].float(), -1).numpy()
         rows = []
         for j, it in enumerate(items):
@@ -216,7 +223,9 @@ class Predictor:
                 p = probs[head][j]
             else:
                 off, k = UNIFIED_OFFSETS[head], len(HEAD_CLASSES[head])
-                p = unified[j, off:off + k] / max(unified[j, off:off + k].sum(), 1e-12)
+                p = unified_logits[j, off:off + k]
+                p = np.exp(p - p.max())
+                p = p / p.sum()             # the softmax restricted to the head's classes
             row = self._decode(head, p, cfg)
             if cfg.kind == "single":   # the text comes from the unified argmax, whatever its head
                 c = int(np.argmax(unified[j]))
@@ -244,14 +253,14 @@ class Predictor:
             row.update({
                 "question_id": str(src.get("question_id", i)),
                 "study_id": int(study_id) if study_id is not None and study_id == study_id else None,
-                "question_type": None if src.get("question_type") is None else str(src.get("question_type")),
+                "question_type": _text_or_none(src.get("question_type")),
                 "question": str(src["question"]),
                 "head": head,
-                "answer": "" if src.get("answer") is None or src.get("answer") != src.get("answer") else str(src.get("answer")),
+                "answer": _text_or_none(src.get("answer")) or "",
                 "image_width": float(g.width),
                 "image_height": float(g.height),
                 "region_category": str(targets.region_category[i]),
-                "split": None if "split" not in frame.columns else str(src.get("split")),
+                "split": _text_or_none(src.get("split")),
                 "chexpert_true": chexpert_true,
                 "chexpert_prob": [float(v) for v in chex[j]],
                 "attn_text_visual": None if att_tv is None else [float(v) for v in att_tv[j, :n_tok]],

@@ -88,3 +88,20 @@ def test_zero_shot_mode_and_images_without_an_index(bundle, handmade_index):
     assert all(b == [[0.0, 0.0, 96.0, 96.0]] * len(r) for b, r in zip(out["boxes_pred"], out["regions_pred"]))
     with pytest.raises(Exception, match="no image_path"):
         Predictor(bundle, None).predict(pd.DataFrame({"question_id": ["z"], "question": ["Is it?"]}))
+
+
+def test_single_head_text_comes_from_the_unified_argmax(handmade_index, tmp_path):
+    import torch
+
+    from model.vocabularies import HEAD_CLASSES, UNIFIED_CLASSES, UNIFIED_OFFSETS
+
+    s = Setup(handmade_index, "single_head")
+    with torch.no_grad():   # bias the unified head towards "left lung" whatever the question
+        s.model.heads.unified[-1].bias[UNIFIED_OFFSETS["region"] + HEAD_CLASSES["region"].index("left lung")] += 50
+    out = save_checkpoint(tmp_path / "ck", s.model, s.cfg.model, s.vocabs, s.tokenizer, AnswerBank(), {})
+    qa = pd.read_parquet(handmade_index / "qa.parquet")
+    frame = Predictor(load_checkpoint(out), handmade_index).predict(qa.groupby("question_type").head(1))
+    assert (frame["prediction"] == "Left lung.").all()               # a region answer, even to yes/no questions
+    binary = frame[frame["head"] == "binary"].iloc[0]
+    assert len(binary["probs"]) == 2 and np.isclose(sum(binary["probs"]), 1.0)   # renormalised within the head
+    assert UNIFIED_CLASSES[UNIFIED_OFFSETS["binary"] + 1] == "yes"
