@@ -83,9 +83,12 @@ class GenericStatistic:
 Statistic = SufficientStats | GenericStatistic
 
 
-def mean_stats(name: str, values: np.ndarray, signature: str = "") -> SufficientStats:
+def mean_stats(name: str, values: np.ndarray, signature: str = "", outcome: str | None = None) -> SufficientStats:
     """Per-item values averaged over items: columns (value, 1). NaN values are excluded from
-    both the sum and the count, so an item without a defined score does not count."""
+    both the sum and the count, so an item without a defined score does not count.
+
+    ``outcome`` (``binary`` / ``continuous``, recorded in ``info``) tells paired comparisons
+    which tests apply; by default the registry's declaration for ``name``, if any."""
     v = np.asarray(values, dtype=np.float64)
     ok = ~np.isnan(v)
     stats = np.stack([np.where(ok, v, 0.0), ok.astype(np.float64)], axis=1)
@@ -94,4 +97,12 @@ def mean_stats(name: str, values: np.ndarray, signature: str = "") -> Sufficient
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(t[..., 1] > 0, t[..., 0] / np.where(t[..., 1] > 0, t[..., 1], 1), np.nan)
 
-    return SufficientStats(name, stats, reduce, signature)
+    if outcome is None:
+        from cxrbench.metrics.registry import METRICS
+
+        outcome = METRICS[name].outcome if name in METRICS else ""
+    if outcome not in ("", "binary", "continuous"):
+        raise ValueError(f"outcome must be binary or continuous, got {outcome!r}")
+    if outcome == "binary" and not np.isin(v[ok], (0.0, 1.0)).all():
+        raise ValueError(f"{name}: declared binary but has per-item values other than 0 and 1")
+    return SufficientStats(name, stats, reduce, signature, {"outcome": outcome} if outcome else {})

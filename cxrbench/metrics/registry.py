@@ -25,6 +25,10 @@ class MetricSpec:
     summed segment statistics), ``binary`` / ``severity`` (confusion matrix of the head's
     labels), ``auroc``, ``ece``, ``map``, ``subset`` (exact match over a question subset).
     ``needs``: columns that must exist (and be non-null on a row) for the metric to apply.
+    ``outcome`` (per-item metrics only): ``binary`` when every item scores 0 or 1 (McNemar
+    applies), ``continuous`` for graded per-item scores (paired t, Wilcoxon). Declared, not
+    read from the data: a continuous score that happens to be 0 or 1 on every item of a run
+    must not switch its tests.
     """
 
     name: str
@@ -32,25 +36,26 @@ class MetricSpec:
     needs: tuple[str, ...] = ()
     higher_is_better: bool = True
     rate: bool = True            # a fraction in [0, 1]
+    outcome: str = ""
 
 
 METRICS: dict[str, MetricSpec] = {m.name: m for m in (
     # answer text (seed 13.1)
-    MetricSpec("exact_match", "item"),
-    MetricSpec("token_f1", "item"),
+    MetricSpec("exact_match", "item", outcome="binary"),
+    MetricSpec("token_f1", "item", outcome="continuous"),
     MetricSpec("bleu4", "corpus"),
-    MetricSpec("rouge_l", "item"),
-    MetricSpec("bertscore_f1", "item", rate=False),
-    MetricSpec("clinical_term_f1", "item"),
-    MetricSpec("semantic_type_accuracy", "item"),
+    MetricSpec("rouge_l", "item", outcome="continuous"),
+    MetricSpec("bertscore_f1", "item", rate=False, outcome="continuous"),
+    MetricSpec("clinical_term_f1", "item", outcome="continuous"),
+    MetricSpec("semantic_type_accuracy", "item", outcome="binary"),
     # spatial (13.2)
-    MetricSpec("iou", "item", ("boxes_true", "boxes_pred")),
-    MetricSpec("pointing_accuracy", "item", ("boxes_true", "boxes_pred")),
+    MetricSpec("iou", "item", ("boxes_true", "boxes_pred"), outcome="continuous"),
+    MetricSpec("pointing_accuracy", "item", ("boxes_true", "boxes_pred"), outcome="binary"),
     MetricSpec("map_50", "map", ("boxes_true", "boxes_pred")),
     MetricSpec("map_75", "map", ("boxes_true", "boxes_pred")),
     MetricSpec("map_50_75", "map", ("boxes_true", "boxes_pred")),
-    MetricSpec("multi_region_f1", "item", ("regions_true", "regions_pred")),
-    MetricSpec("spatial_relation_accuracy", "subset", ("question",)),
+    MetricSpec("multi_region_f1", "item", ("regions_true", "regions_pred"), outcome="continuous"),
+    MetricSpec("spatial_relation_accuracy", "subset", ("question",), outcome="binary"),
     MetricSpec("ece", "ece", ("confidence",), higher_is_better=False),
     # classification / clinical (13.3)
     MetricSpec("accuracy", "labels"),
@@ -63,12 +68,12 @@ METRICS: dict[str, MetricSpec] = {m.name: m for m in (
     MetricSpec("kappa", "labels", rate=False),
     MetricSpec("auroc", "auroc", ("score",)),
     # relational (13.4)
-    MetricSpec("graph_entity_recall", "item", ("answer_entities",)),
-    MetricSpec("relationship_accuracy", "subset", ("question",)),
-    MetricSpec("multi_hop_accuracy", "subset", ("question",)),
+    MetricSpec("graph_entity_recall", "item", ("answer_entities",), outcome="continuous"),
+    MetricSpec("relationship_accuracy", "subset", ("question",), outcome="binary"),
+    MetricSpec("multi_hop_accuracy", "subset", ("question",), outcome="binary"),
     # attention (14.2-14.3), painted by cxrbench evaluate
-    MetricSpec("plausibility", "item", ("plausibility",)),
-    MetricSpec("attention_entropy", "item", ("attention_entropy",), higher_is_better=False, rate=False),
+    MetricSpec("plausibility", "item", ("plausibility",), outcome="continuous"),
+    MetricSpec("attention_entropy", "item", ("attention_entropy",), higher_is_better=False, rate=False, outcome="continuous"),
 )}
 
 

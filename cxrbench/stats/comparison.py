@@ -15,7 +15,9 @@ aggregate     any other statistic (mcc, auroc, ece, kappa, bleu4, mAP)   (bootst
 
 and the paired bootstrap test for every metric. The kind is read from the statistic: a
 per-item metric is a ``mean_stats``-shaped SufficientStats (columns: value, defined); it is
-binary when every defined per-item value of every run is 0 or 1. The kind is decided once per
+binary or continuous as its ``info["outcome"]`` declares (the metric registry's
+``MetricSpec.outcome``), and, for hand-built statistics without one, binary when every defined
+per-item value of every run is 0 or 1. The kind is decided once per
 metric on all items, so a metric gets the same tests in every stratum.
 
 Multiple comparisons: the p-values are corrected (Bonferroni or Holm) within *families*.
@@ -119,10 +121,18 @@ def per_item_values(stat: Statistic) -> np.ndarray | None:
 
 
 def metric_kind(stats: Sequence[Statistic]) -> str:
-    """'binary', 'continuous' or 'aggregate' for one metric, from all runs' statistics."""
+    """'binary', 'continuous' or 'aggregate' for one metric, from all runs' statistics.
+
+    A per-item statistic's declared ``info["outcome"]`` (the metric registry's) decides; only
+    statistics without one (built by hand) fall back to the values."""
     values = [per_item_values(s) for s in stats]
     if any(v is None for v in values):
         return "aggregate"
+    declared = {s.info.get("outcome") for s in stats} - {None, ""}
+    if len(declared) > 1:
+        raise ValueError(f"runs declare different outcomes for {stats[0].name}: {sorted(declared)}")
+    if declared:
+        return declared.pop()
     defined = np.concatenate([v[~np.isnan(v)] for v in values])
     return "binary" if np.isin(defined, (0.0, 1.0)).all() else "continuous"
 

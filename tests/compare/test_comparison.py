@@ -62,6 +62,20 @@ def test_kinds_are_read_from_the_statistics():
     np.testing.assert_array_equal(v, [0.5, np.nan, 1.0])
 
 
+def test_declared_outcome_beats_the_values():
+    """A graded score that is 0 or 1 on every item (clinical-term F1 of one-term answers) keeps
+    its paired t / Wilcoxon tests; undeclared hand-built statistics still fall back to values."""
+    all_or_nothing = np.array([1.0, 0.0, 1.0, np.nan, 0.0])
+    assert mean_stats("clinical_term_f1", all_or_nothing).info == {"outcome": "continuous"}
+    assert metric_kind([mean_stats("clinical_term_f1", all_or_nothing)]) == "continuous"
+    assert metric_kind([mean_stats("my_score", all_or_nothing)]) == "binary"
+    assert metric_kind([mean_stats("my_score", all_or_nothing, outcome="continuous")]) == "continuous"
+    with pytest.raises(ValueError, match="declared binary"):
+        mean_stats("exact_match", np.array([1.0, 0.5]))
+    with pytest.raises(ValueError, match="different outcomes"):
+        metric_kind([mean_stats("s", all_or_nothing, outcome="binary"), mean_stats("s", all_or_nothing, outcome="continuous")])
+
+
 def test_rows_cover_every_run_stratum_metric_and_applicable_test(comparison):
     comp, (base, runs, strata, _) = comparison
     frame = comp.frame()
