@@ -131,7 +131,8 @@ def main() -> int:
     from model.targets import derive_targets
 
     idx = IndexData.load(index)
-    test = idx.qa[idx.qa["split"] == "test"]
+    with_image = set(idx.studies.loc[idx.studies["image_id"].notna(), "study_id"])
+    test = idx.qa[(idx.qa["split"] == "test") & idx.qa["study_id"].isin(with_image)]   # no frontal image: no answer
     results, truth = {}, None
     for cond in args.conditions:
         bundle = load_checkpoint(work / f"run_{cond}" / "checkpoint")

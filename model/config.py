@@ -50,10 +50,10 @@ class ConfigError(CxrbenchError):
 
 @dataclass
 class BackboneConfig:
-    name: str = "convnext_atto"      # any timm model with features_only (convnext_base, resnet18, ...)
+    name: str = "tiny_cnn"           # tiny_cnn (model.backbone.TinyCNN) or any timm model (convnext_base, resnet18, ...)
     weights: str | None = None       # local .safetensors file; None = random init (logged loudly)
     image_size: int = 128            # images are resized to image_size x image_size
-    stride: int = 16                 # which feature level RoIAlign reads (its reduction factor)
+    stride: int = 8                  # which feature level RoIAlign reads (its reduction factor)
     roi_size: int = 7                # RoIAlign output size, average-pooled to one vector per box
     train: bool = False              # fine-tune the backbone (online features only)
 
@@ -96,6 +96,7 @@ class EncoderConfig:
     intermediate_size: int = 256
     max_question_tokens: int = 40
     dropout: float = 0.1
+    pool: str = "cls"                # cls (VisualBERT's pooler, as SSG-VQA) | cls_question (+ mean of question tokens)
 
 
 @dataclass
@@ -109,6 +110,7 @@ class HeadConfig:
     aux_nan_weight: float = 0.5      # weight of "not mentioned" (NaN) CheXpert labels, as negatives
     class_weighting: str = "sqrt_inverse"   # w_i = (N / N_i) ** 0.5 (seed 3.2 use case 4) | none
     finding_threshold: float = 0.5   # text head: findings with P >= threshold fill the answer
+    finding_thresholds: list[float] | None = None  # per finding (14), tuned on validation at the end of training
     region_threshold: float = 0.5    # region head: extra regions with P >= threshold
 
 
@@ -174,6 +176,7 @@ class TrainConfig:
     keep_last: int = 2               # DeepSpeed states kept for resuming
     log_every: int = 10
     eval_every_epoch: bool = True    # validation accuracy per head after each epoch
+    tune_thresholds: bool = True     # tune the text head's per-finding thresholds on eval_split at the end (model/thresholds.py)
     min_quality: str | None = None   # drop items below this grade (applies before the curriculum)
     max_items: int | None = None     # cap on training items (smoke runs)
     train_split: str = "train"
@@ -332,6 +335,9 @@ def validate(config: Config, where: str) -> None:
         (m.condition in CONDITIONS, f"model.condition {m.condition!r} unknown"),
         (m.encoder.fusion in ("visualbert", "late"), "model.encoder.fusion must be visualbert or late"),
         (m.heads.kind in ("multi", "single"), "model.heads.kind must be multi or single"),
+        (m.encoder.pool in ("cls", "cls_question"), "model.encoder.pool must be cls or cls_question"),
+        (m.heads.finding_thresholds is None or len(m.heads.finding_thresholds) == 14,
+         "model.heads.finding_thresholds must list 14 values (one per CheXpert finding)"),
         (m.heads.class_weighting in ("sqrt_inverse", "none"), "model.heads.class_weighting must be sqrt_inverse or none"),
         (m.encoder.hidden_size % m.encoder.num_heads == 0, "model.encoder.hidden_size must be a multiple of num_heads"),
         (not m.sim.enabled or m.tokens.scene_dim % m.sim.heads == 0,

@@ -41,6 +41,7 @@ from model.data import DatasetSettings, ImageGraph, ImageStore, IndexData, QADat
 from model.feature_cache import extract_image
 from model.heads import HEAD_INDEX, HEAD_NAMES
 from model.targets import derive_targets, item_head
+from model.thresholds import decide_findings, finding_thresholds
 from model.vocabularies import (FINDING_CLASSES, HEAD_CLASSES, REGION_CLASSES, SEVERITY_CLASSES, UNIFIED_CLASSES,
                                 UNIFIED_OFFSETS)
 
@@ -154,8 +155,11 @@ class Predictor:
             if path is None or path != path:
                 from cxrbench.errors import DataError
 
+                known = self.index is not None and sid is not None and sid == sid and \
+                    int(sid) in set(self.index.studies["study_id"].astype("int64"))
                 raise DataError("predict input", str(getattr(row, "question_id", i)),
-                                "study not in the index and no image_path to answer from")
+                                f"study {sid} has no frontal image in the index and the row no image_path"
+                                if known else "study not in the index and no image_path to answer from")
             path = str(path)
             if path not in external:
                 key = -(len(external) + 1)
@@ -287,8 +291,8 @@ class Predictor:
         elif head == "severity":
             row["_key"] = label_key("severity", severity=top)
         else:
-            found = [FINDING_CLASSES[k] for k in range(len(p)) if p[k] >= cfg.finding_threshold]
-            row["findings_pred"] = found or ["No Finding"]
+            chosen = decide_findings(p[None, :], finding_thresholds(cfg))[0]
+            row["findings_pred"] = [FINDING_CLASSES[k] for k in np.flatnonzero(chosen)]
             row["label_pred"] = None
             row["confidence"] = float(max(p[k] for k in range(len(p)) if FINDING_CLASSES[k] in row["findings_pred"]))
             row["_key"] = label_key("text", findings=row["findings_pred"])

@@ -74,6 +74,8 @@ class SSGVQANet(nn.Module):
                 module.requires_grad_(False)
             self.fuse = nn.Sequential(nn.Linear(hidden + cfg.tokens.feature_dim, hidden), nn.GELU(),
                                       nn.Dropout(cfg.encoder.dropout), nn.LayerNorm(hidden))
+        if cfg.encoder.fusion == "visualbert" and cfg.encoder.pool == "cls_question":
+            self.pool_project = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.Tanh())
         self.heads = AnswerHeads(cfg.heads, hidden)
         self.chexpert = ChexpertHead(cfg.tokens.feature_dim, cfg.heads.hidden, len(FINDING_CLASSES))
         if not cfg.backbone.train:
@@ -122,7 +124,16 @@ class SSGVQANet(nn.Module):
                                visual_embeds=torch.cat([scene, visual], dim=-1),
                                visual_attention_mask=vmask.long(),
                                output_attentions=output_attentions)
-        out.update(self.heads(encoded.pooler_output))
+        pooled = encoded.pooler_output
+        if self.cfg.encoder.pool == "cls_question":
+            # [CLS] plus the mean of the question tokens' final states: with ~50 visual tokens
+            # against ~12 question tokens, [CLS] alone carries the question too weakly early in
+            # training (docs/model.md, "Pooling")
+            mask = batch["attention_mask"].to(encoded.last_hidden_state.dtype).unsqueeze(-1)
+            text = encoded.last_hidden_state[:, : mask.shape[1]]
+            question = (text * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            pooled = self.pool_project(torch.cat([pooled, question], dim=-1))
+        out.update(self.heads(pooled))
         if output_attentions:
             out["attn_text_visual"] = cls_to_visual_attention(encoded.attentions[-1], batch["input_ids"].shape[1], vmask)
         return out

@@ -351,6 +351,7 @@ def train(cfg: Config, index_dir: str | Path, run_dir: str | Path, resume: bool 
                                name=f"{cfg.name}-{m.condition}-seed{cfg.seed}", resume="allow")
 
     validation: dict[str, Any] = {}
+    thresholds: dict[str, Any] = {}
 
     def metadata(step: int, epoch: int) -> dict[str, Any]:
         return {"step": step, "epoch": epoch, "seed": cfg.seed, "condition": m.condition, "config_name": cfg.name,
@@ -359,7 +360,7 @@ def train(cfg: Config, index_dir: str | Path, run_dir: str | Path, resume: bool 
                 "train": cfg.to_dict()["train"], "n_train_items": len(train_ds), "n_eval_items": len(eval_qa),
                 "total_steps": total_steps, "first_loss": first_loss, "last_losses": recent[-10:],
                 "graph_counts": dict(graph_counts), "missing_labels": dict(train_ds.targets.missing),
-                "validation": validation}
+                "validation": validation, "thresholds": thresholds}
 
     last_saved = [position["global_step"] if resuming else -1]
 
@@ -473,6 +474,23 @@ def train(cfg: Config, index_dir: str | Path, run_dir: str | Path, resume: bool 
     bar.close()
     if last_saved[0] != position["global_step"]:
         save(position["global_step"], position["epoch"])
+    if t.tune_thresholds and m.heads.kind == "multi" and len(eval_qa):
+        # the text head's per-finding thresholds, from the validation split (model/thresholds.py)
+        if rank == 0:
+            from model.thresholds import MAX_TUNING_ROWS, tune_on_split
+
+            rows = eval_qa if len(eval_qa) <= MAX_TUNING_ROWS else \
+                eval_qa.sample(n=MAX_TUNING_ROWS, random_state=cfg.seed).sort_index()
+            bundle = CheckpointBundle(engine.module, m, tokenizer, vocabs, bank, {}, paths.checkpoint)
+            thresholds.clear()
+            thresholds.update(tune_on_split(bundle, index_dir, rows, batch_size=max(64, t.batch_size)))
+            thresholds["split"] = t.eval_split
+            save_checkpoint(paths.checkpoint, engine.module, m, vocabs, tokenizer, bank,
+                            metadata(position["global_step"], position["epoch"]))
+            log.info("text-head thresholds tuned on %s: exact match %.3f -> %.3f", t.eval_split,
+                     thresholds.get("exact_match_at_default", float("nan")), thresholds.get("exact_match_tuned", float("nan")))
+        if world > 1:
+            dist.barrier()
     if writer is not None:
         writer.close()
     if wandb_run is not None:

@@ -137,3 +137,25 @@ def test_backbones_read_the_requested_stride_and_load_only_safetensors(tmp_path)
         Backbone(BackboneConfig(name="resnet18", stride=8, weights=str(tmp_path / "w.pth")))
     with pytest.raises(CxrbenchError, match="stride 64"):
         Backbone(BackboneConfig(name="resnet18", stride=64))
+
+
+@pytest.mark.parametrize("pool", ["cls", "cls_question"])
+def test_pooling_reads_the_question_and_ignores_its_padding(handmade_index, pool):
+    s = Setup(handmade_index, "full", f"model.encoder.pool={pool}")
+    model = s.model.eval()
+    assert hasattr(model, "pool_project") == (pool == "cls_question")
+    batch = s.batch([0, 1, 2])
+    with torch.no_grad():
+        ref = model(batch)
+        padded = dict(batch)           # three more question positions, masked out
+        b = batch["input_ids"].shape[0]
+        padded["input_ids"] = torch.cat([batch["input_ids"], torch.full((b, 3), 7)], 1)
+        padded["attention_mask"] = torch.cat([batch["attention_mask"], torch.zeros(b, 3, dtype=batch["attention_mask"].dtype)], 1)
+        padded["token_type_ids"] = torch.cat([batch["token_type_ids"], torch.zeros(b, 3, dtype=batch["token_type_ids"].dtype)], 1)
+        out = model(padded)
+        other = dict(batch)            # another word in the question changes the answer
+        other["input_ids"] = batch["input_ids"].clone()
+        other["input_ids"][:, 1] = other["input_ids"][:, 1] + 1
+        changed = model(other)
+    torch.testing.assert_close(out["binary"], ref["binary"], atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(changed["binary"], ref["binary"])
