@@ -169,6 +169,21 @@ def load_split(index_dir: str | Path, split: str) -> tuple[pd.DataFrame, pd.Data
     return qa, studies, manifest
 
 
+def drop_unanswerable(qa: pd.DataFrame, studies: pd.DataFrame, where: Path) -> tuple[pd.DataFrame, dict]:
+    """Remove the QA pairs of studies without a frontal image (the model answers from the
+    study's primary PA/AP image; training skips them too), counted and warned about."""
+    with_image = set(studies.loc[studies["image_id"].notna(), "study_id"])
+    keep = qa["study_id"].isin(with_image).to_numpy()
+    lost = qa.loc[~keep, "study_id"]
+    excluded = {"no_frontal_image": {"qa_pairs": int(len(lost)), "studies": int(lost.nunique())}}
+    if len(lost):
+        if keep.sum() == 0:
+            raise DataError(where, None, "no study of the split has a frontal (PA/AP) image to answer from")
+        print(f"warning: {len(lost)} QA pairs of {lost.nunique()} studies without a frontal (PA/AP) image "
+              f"are not evaluated (counted in metrics.json provenance: excluded)", file=sys.stderr)
+    return qa[keep].reset_index(drop=True), excluded
+
+
 def index_hash(index_dir: Path, manifest: dict) -> str:
     """The index's content hash from its manifest, else the SHA-256 of its qa.parquet."""
     return manifest.get("content_hash") or manifest.get("hash") or file_sha256(index_dir / "qa.parquet")
@@ -334,6 +349,7 @@ def evaluate_index(args) -> dict:
     out = Path(args.out)
     index_dir = Path(args.index) if args.index else _build_index(Path(args.data), out / "index", args)
     qa, studies, manifest = load_split(index_dir, args.split)
+    qa, excluded = drop_unanswerable(qa, studies, index_dir / "studies.parquet")
     ckpt = checkpoint_identity(args.checkpoint)
     bundle = load_checkpoint(args.checkpoint, device="cpu")
     idx_hash = index_hash(index_dir, manifest)
@@ -346,6 +362,7 @@ def evaluate_index(args) -> dict:
     image_root = getattr(getattr(predictor, "index", None), "image_root", None)
     fields = {"split": args.split, "ablation_condition": bundle.condition,
               "inputs": {"checkpoint": ckpt, "index": {"sha256": idx_hash, "n_qa": int(len(qa))}},
+              "excluded": excluded,
               "inference": {"use_scene_graph": not args.no_scene_graph, "batch_size": args.batch_size,
                             "shard_size": args.shard_size}}
     return write_run(out, pred, args, fields, image_root=image_root)

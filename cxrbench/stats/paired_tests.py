@@ -128,7 +128,8 @@ def wilcoxon(baseline, run) -> TestResult:
     """Wilcoxon signed-rank test of ``run − baseline`` (``scipy.stats.wilcoxon`` defaults).
 
     The statistic is scipy's (the smaller of the signed-rank sums, two-sided); the sign of the
-    effect is in ``info["median_diff"]``. With no item at all the test is undefined (NaN).
+    effect is in ``info["median_diff"]``. With fewer than two items the test is undefined (NaN;
+    scipy refuses a single observation), as the paired t-test is.
 
     Reference: Wilcoxon (1945), Biometrics Bulletin 1:80-83.
     """
@@ -137,8 +138,8 @@ def wilcoxon(baseline, run) -> TestResult:
     a, b = _paired(baseline, run)
     d = b - a
     info = {"median_diff": float(np.median(d)) if len(d) else np.nan, "n_nonzero": int(np.count_nonzero(d))}
-    if len(d) == 0:
-        return TestResult("wilcoxon", np.nan, np.nan, 0, None, info)
+    if len(d) < 2:
+        return TestResult("wilcoxon", np.nan, np.nan, len(d), None, info)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # scipy warns on all-zero differences and returns p = 1
         res = stats.wilcoxon(d)

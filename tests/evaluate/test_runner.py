@@ -110,3 +110,19 @@ def test_killed_run_resumes_to_identical_files(tmp_path):
     for i in range(n // shard_size):
         name = f"shard-{i:05d}.parquet"
         assert (killed / SHARD_DIR / name).read_bytes() == (clean / SHARD_DIR / name).read_bytes()
+
+
+def test_studies_without_a_frontal_image_are_excluded_counted_and_warned(capsys, tmp_path):
+    from cxrbench.errors import DataError
+    from cxrbench.evaluate import drop_unanswerable
+
+    qa = pd.DataFrame({"question_id": ["q1", "q2", "q3", "q4"], "study_id": [1, 1, 2, 3]})
+    studies = pd.DataFrame({"study_id": [1, 2, 3], "image_id": ["a", None, "c"]})   # study 2: lateral only
+    kept, excluded = drop_unanswerable(qa, studies, tmp_path / "studies.parquet")
+    assert kept["question_id"].tolist() == ["q1", "q2", "q4"]
+    assert excluded == {"no_frontal_image": {"qa_pairs": 1, "studies": 1}}
+    assert "1 QA pairs of 1 studies without a frontal" in capsys.readouterr().err
+    _, none = drop_unanswerable(qa[qa["study_id"] != 2], studies, tmp_path / "studies.parquet")
+    assert none["no_frontal_image"]["qa_pairs"] == 0 and capsys.readouterr().err == ""
+    with pytest.raises(DataError, match="no study of the split has a frontal"):
+        drop_unanswerable(qa[qa["study_id"] == 2], studies, tmp_path / "studies.parquet")

@@ -221,3 +221,11 @@ def test_identical_runs_have_zero_difference_and_p_one():
     r = paired_bootstrap(mean_stats("m", x), GenericStatistic("m", 100, lambda i: x[i].mean()), n_resamples=200)
     assert r.diff == pytest.approx(0, abs=1e-12) and r.p_value == 1.0
     assert abs(r.ci_low) < 1e-12 and abs(r.ci_high) < 1e-12
+
+
+def test_wilcoxon_and_t_are_undefined_below_two_pairs():
+    """One paired item (a stratum of one question in a small run): NaN, not scipy's ValueError."""
+    for a, b in (([0.2], [0.9]), ([], [])):
+        w, t = wilcoxon(np.array(a), np.array(b)), paired_t(np.array(a), np.array(b))
+        assert np.isnan(w.p_value) and np.isnan(w.statistic) and w.n == len(a)
+        assert np.isnan(t.p_value) and t.n == len(a)
