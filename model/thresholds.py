@@ -93,10 +93,14 @@ def text_rows_truth(frame) -> tuple[np.ndarray, np.ndarray]:
     return probs, truth
 
 
-def tune_on_split(bundle, index_dir: str | Path, qa, batch_size: int = 64) -> dict[str, Any]:
+def tune_on_split(bundle, index_dir: str | Path, qa, batch_size: int = 64, seed: int = 0) -> dict[str, Any]:
     """Tune ``bundle.config.heads.finding_thresholds`` on the QA rows ``qa`` (the validation
-    split); returns the report recorded in the checkpoint's ``training_metadata.json``."""
+    split; a fixed sample of ``MAX_TUNING_ROWS`` beyond that); returns the report recorded in
+    the checkpoint's ``training_metadata.json``."""
     from model.inference import Predictor
+
+    if len(qa) > MAX_TUNING_ROWS:
+        qa = qa.sample(n=MAX_TUNING_ROWS, random_state=seed).sort_index()
 
     report: dict[str, Any] = {"split_rows": int(len(qa)), "criterion": "exact finding-set match"}
     if bundle.config.heads.kind != "multi":
@@ -128,9 +132,7 @@ def retune_checkpoint(checkpoint: str | Path, index_dir: str | Path, split: str 
     index = IndexData.load(index_dir)
     with_image = set(index.studies.loc[index.studies["image_id"].notna(), "study_id"])
     qa = index.qa[(index.qa["split"] == split) & index.qa["study_id"].isin(with_image)]
-    if len(qa) > MAX_TUNING_ROWS:
-        qa = qa.sample(n=MAX_TUNING_ROWS, random_state=int(bundle.metadata.get("seed", 0))).sort_index()
-    report = {**tune_on_split(bundle, index_dir, qa), "split": split}
+    report = {**tune_on_split(bundle, index_dir, qa, seed=int(bundle.metadata.get("seed", 0))), "split": split}
     save_checkpoint(bundle.path, bundle.model, bundle.config, bundle.vocabularies, bundle.tokenizer,
                     bundle.answer_bank, {**bundle.metadata, "thresholds": report})
     return report

@@ -477,13 +477,11 @@ def train(cfg: Config, index_dir: str | Path, run_dir: str | Path, resume: bool 
     if t.tune_thresholds and m.heads.kind == "multi" and len(eval_qa):
         # the text head's per-finding thresholds, from the validation split (model/thresholds.py)
         if rank == 0:
-            from model.thresholds import MAX_TUNING_ROWS, tune_on_split
+            from model.thresholds import tune_on_split
 
-            rows = eval_qa if len(eval_qa) <= MAX_TUNING_ROWS else \
-                eval_qa.sample(n=MAX_TUNING_ROWS, random_state=cfg.seed).sort_index()
             bundle = CheckpointBundle(engine.module, m, tokenizer, vocabs, bank, {}, paths.checkpoint)
             thresholds.clear()
-            thresholds.update(tune_on_split(bundle, index_dir, rows, batch_size=max(64, t.batch_size)))
+            thresholds.update(tune_on_split(bundle, index_dir, eval_qa, batch_size=max(64, t.batch_size), seed=cfg.seed))
             thresholds["split"] = t.eval_split
             save_checkpoint(paths.checkpoint, engine.module, m, vocabs, tokenizer, bank,
                             metadata(position["global_step"], position["epoch"]))

@@ -72,3 +72,20 @@ def test_training_tunes_on_validation_and_inference_uses_the_thresholds(tiny_che
     bundle.config.heads.finding_thresholds = [1.01] * 14         # nothing passes
     none = Predictor(bundle, synth_index).predict(test)
     assert all(list(f) == ["No Finding"] for f in none.loc[none["head"] == "text", "findings_pred"])
+
+
+def test_retuning_a_saved_checkpoint_reproduces_the_training_time_thresholds(tiny_checkpoint, synth_index, tmp_path):
+    import shutil
+
+    from model.thresholds import retune_checkpoint
+
+    copy = tmp_path / "checkpoint"
+    shutil.copytree(tiny_checkpoint, copy)
+    cfg = json.loads((copy / "config.json").read_text())
+    trained = cfg["model"]["heads"]["finding_thresholds"]
+    cfg["model"]["heads"]["finding_thresholds"] = None          # as a checkpoint from before tuning
+    (copy / "config.json").write_text(json.dumps(cfg))
+    report = retune_checkpoint(copy, synth_index)
+    assert list(report["thresholds"].values()) == trained
+    assert load_checkpoint(copy).config.heads.finding_thresholds == trained
+    assert json.loads((copy / "training_metadata.json").read_text())["thresholds"]["split"] == "validate"
