@@ -10,9 +10,10 @@ and prints per-head accuracy next to two majority baselines measured on the same
   label (the stronger one: "No" is the usual answer of a has_finding question).
 
 Accuracy definitions are ``model.evaluation`` (binary/severity: label; region: the top region
-is one of the true ones; text: exact finding set). Example (about 25 minutes on 2 busy cores)::
+is one of the true ones; text: exact finding set). The measurement quoted in docs/model.md
+(about 35 minutes on 2 CPU cores: full ~20, late fusion ~8, data and answers the rest)::
 
-    python benchmarks/learnability.py --workdir runs/learnability --patients 120 --steps 1500
+    python benchmarks/learnability.py --workdir runs/learn4500 --patients 120 --steps 4500
 
 It writes ``WORKDIR/learnability.json`` and prints a table.
 """
@@ -85,13 +86,44 @@ def majority_frames(truth, train_frame, train_targets):
             frame_for(lambda h, qt: type_major.get((h, qt), head_major[h])))
 
 
+def paired_differences(frames: dict, first: str) -> dict:
+    """Accuracy of ``first`` minus each other condition, with a study-level paired bootstrap,
+    overall, per head and on has_finding questions (where a finding's own box matters most)."""
+    import pandas as pd
+
+    from cxrbench.metrics.base import mean_stats
+    from cxrbench.stats.bootstrap import paired_bootstrap
+    from model.evaluation import item_hits
+
+    a = frames[first]
+    hits_a, clusters = item_hits(a), pd.factorize(a["study_id"])[0]
+    subsets = {"overall": np.ones(len(a), dtype=bool), **{f"head {h}": (a["head"] == h).to_numpy() for h in
+               ("binary", "region", "severity", "text")}, "has_finding": (a["question_type"] == "D02_has_finding").to_numpy()}
+    out = {}
+    for other, b in frames.items():
+        if other == first:
+            continue
+        assert (b["question_id"].to_numpy() == a["question_id"].to_numpy()).all()
+        hits_b = item_hits(b)
+        out[other] = {}
+        for name, sel in subsets.items():
+            ok = sel & ~np.isnan(hits_a) & ~np.isnan(hits_b)
+            if not ok.any():
+                continue
+            r = paired_bootstrap(mean_stats("accuracy", np.where(ok, hits_b, np.nan)),
+                                 mean_stats("accuracy", np.where(ok, hits_a, np.nan)), clusters,
+                                 n_resamples=10_000, seed=0)
+            out[other][name] = {"diff": r.diff, "ci": [r.ci_low, r.ci_high], "p": r.p_value, "n": int(ok.sum())}
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default="runs/learnability")
     parser.add_argument("--patients", type=int, default=120)
     parser.add_argument("--image-size", type=int, default=160)
     parser.add_argument("--data-seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=1500, help="optimizer steps per condition")
+    parser.add_argument("--steps", type=int, default=4500, help="optimizer steps per condition")
     parser.add_argument("--conditions", nargs="+", default=["full", "late_fusion"])
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override for every run")
     args = parser.parse_args()
@@ -133,11 +165,12 @@ def main() -> int:
     idx = IndexData.load(index)
     with_image = set(idx.studies.loc[idx.studies["image_id"].notna(), "study_id"])
     test = idx.qa[(idx.qa["split"] == "test") & idx.qa["study_id"].isin(with_image)]   # no frontal image: no answer
-    results, truth = {}, None
+    results, truth, frames = {}, None, {}
     for cond in args.conditions:
         bundle = load_checkpoint(work / f"run_{cond}" / "checkpoint")
         frame = Predictor(bundle, index).predict(test)
         results[cond] = head_accuracy(frame)
+        frames[cond] = frame
         truth = frame if truth is None else truth
     train = idx.qa[idx.qa["split"] == "train"]
     bundle = load_checkpoint(work / f"run_{args.conditions[0]}" / "checkpoint")
@@ -153,8 +186,14 @@ def main() -> int:
         vals = [r.get(f"accuracy/{c}") for c in cols] + [r.get("f1/text")]
         print(f"{name:16s}" + "".join(f"{v:10.3f}" if v is not None else f"{'-':>10s}" for v in vals))
     print("rows per head:", {c: results[args.conditions[0]].get(f"n/{c}") for c in cols})
+    paired = paired_differences(frames, args.conditions[0])
+    for other, rows in paired.items():
+        print(f"\n{args.conditions[0]} - {other}, study-level paired bootstrap (10,000 resamples):")
+        for name, r in rows.items():
+            print(f"  {name:18s} {r['diff']:+.3f} [95% CI {r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}]  p = {r['p']:.4f}  n = {r['n']}")
     report = {"steps": args.steps, "patients": args.patients, "image_size": args.image_size,
-              "n_test_rows": len(test), "index_hash": idx.index_hash(), "train_seconds": timings, "results": results}
+              "n_test_rows": len(test), "index_hash": idx.index_hash(), "train_seconds": timings, "results": results,
+              "paired": paired}
     (work / "learnability.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     print(f"wrote {work / 'learnability.json'}")
     return 0
