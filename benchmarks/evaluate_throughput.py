@@ -104,6 +104,7 @@ def main() -> None:
         a.checkpoint, a.index = build_inputs(work, a.patients)
         print(f"built synthetic inputs ({a.patients} patients) and a tiny checkpoint in {time.perf_counter() - t:.0f} s")
     qa, studies, _ = evaluate.load_split(a.index, "test")
+    qa, _ = evaluate.drop_unanswerable(qa, studies, a.index / "studies.parquet")   # as evaluate does
     n = len(qa)
     bundle = load_checkpoint(a.checkpoint)
     Predictor(bundle, a.index, batch_size=a.batch_size).predict(qa.iloc[:8])       # warm-up (kernels, imports)
