@@ -31,14 +31,16 @@ test-fast: venv
 
 # The main job on the synthetic default, each step resumable (a rerun skips finished steps):
 # generate -> index -> distribution stats -> train the six ablation conditions (tiny config,
-# DEMO_STEPS optimizer steps each) -> evaluate each on the test split -> compare with `full`.
-# About 25 minutes on 2 CPU cores with the defaults.
+# DEMO_STEPS optimizer steps each, DEMO_JOBS at a time: each is a one-thread process) ->
+# evaluate each on the test split -> compare with `full`.
 CONDITIONS := full no_scene_graph late_fusion resnet18 generic_tokenizer single_head
-DEMO_STEPS ?= 400
+DEMO_STEPS ?= 1500
 DEMO_RESAMPLES ?= 1000
 DEMO_IMAGE_SIZE ?= 160
+DEMO_JOBS ?= 2
 
-demo: venv $(DEMO)/compare/comparison.json
+demo: venv
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(MAKE) -j$(DEMO_JOBS) $(DEMO)/compare/comparison.json
 	@echo "demo done: $(DEMO)/stats, $(DEMO)/runs/*/checkpoint, $(DEMO)/eval/*/metrics.json, $(DEMO)/compare/comparison.md"
 
 $(DEMO)/data/synthetic_truth/generator.json: | venv
