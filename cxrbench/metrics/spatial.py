@@ -145,7 +145,7 @@ def _match_image(gt: np.ndarray, dt: np.ndarray, scores: np.ndarray, thresholds:
     dt, scores = dt[order], scores[order]
     if len(dt) == 0 or len(gt) == 0:  # nothing to match
         return scores, np.zeros((len(thresholds), len(dt)), dtype=bool)
-    ious = _box_iou_matrix(dt, gt) if len(dt) and len(gt) else np.zeros((len(dt), len(gt)))
+    ious = _box_iou_matrix(dt, gt)
     tp = np.zeros((len(thresholds), len(dt)), dtype=bool)
     for ti, t in enumerate(thresholds):
         taken = np.zeros(len(gt), dtype=bool)
