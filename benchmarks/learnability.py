@@ -163,8 +163,7 @@ def main() -> int:
     from model.targets import derive_targets
 
     idx = IndexData.load(index)
-    with_image = set(idx.studies.loc[idx.studies["image_id"].notna(), "study_id"])
-    test = idx.qa[(idx.qa["split"] == "test") & idx.qa["study_id"].isin(with_image)]   # no frontal image: no answer
+    test = idx.answerable("test")   # no frontal image: no answer
     results, truth, frames = {}, None, {}
     for cond in args.conditions:
         bundle = load_checkpoint(work / f"run_{cond}" / "checkpoint")

@@ -70,6 +70,12 @@ class IndexData:
                 raise DataError(str(root / name), None, f"missing column(s) {missing}")
         return cls(root, qa, studies, nodes, manifest, image_root, dataset_info)
 
+    def answerable(self, split: str):
+        """The QA rows of ``split`` whose study has a primary frontal image (the model answers
+        from it; lateral-only studies are skipped by training and evaluation alike)."""
+        with_image = set(self.studies.loc[self.studies["image_id"].notna(), "study_id"])
+        return self.qa[(self.qa["split"] == split) & self.qa["study_id"].isin(with_image)]
+
     def index_hash(self) -> str | None:
         """The index's content hash (manifest), recorded in the checkpoint's training metadata."""
         m = self.manifest

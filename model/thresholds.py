@@ -129,9 +129,7 @@ def retune_checkpoint(checkpoint: str | Path, index_dir: str | Path, split: str 
     from model.data import IndexData
 
     bundle = load_checkpoint(checkpoint)
-    index = IndexData.load(index_dir)
-    with_image = set(index.studies.loc[index.studies["image_id"].notna(), "study_id"])
-    qa = index.qa[(index.qa["split"] == split) & index.qa["study_id"].isin(with_image)]
+    qa = IndexData.load(index_dir).answerable(split)
     report = {**tune_on_split(bundle, index_dir, qa, seed=int(bundle.metadata.get("seed", 0))), "split": split}
     save_checkpoint(bundle.path, bundle.model, bundle.config, bundle.vocabularies, bundle.tokenizer,
                     bundle.answer_bank, {**bundle.metadata, "thresholds": report})
