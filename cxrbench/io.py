@@ -20,12 +20,23 @@ from typing import Any, Callable, Iterable
 PathLike = str | os.PathLike
 
 
+def _umask() -> int:
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+# mkstemp creates 0600 files; outputs get the mode a plain open() would give them
+_FILE_MODE = 0o666 & ~_umask()
+
+
 def _atomic(path: PathLike, write: Callable[[str], None]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
+        os.chmod(tmp, _FILE_MODE)
         write(tmp)
         os.replace(tmp, path)
     except BaseException:
