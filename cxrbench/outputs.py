@@ -44,7 +44,7 @@ def _read_marker(path: Path) -> dict | None:
     try:
         data = json.loads(p.read_text())
     except (OSError, ValueError) as err:
-        raise CxrbenchError(f"{p}: unreadable output marker ({err}); remove it if you know what the folder holds")
+        raise CxrbenchError(f"{p}: unreadable output marker ({err}); remove it if you know what the folder holds") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CxrbenchError(f"{p}: not a cxrbench output marker")
     return data
