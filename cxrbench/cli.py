@@ -1,8 +1,10 @@
 """The ``cxrbench`` command line.
 
-Each subcommand lives in its own module that defines ``add_arguments(parser)`` and
-``run(args) -> int``; the module is imported only when its command runs, so ``cxrbench --help``
-stays fast and importing one command never drags in another's heavy dependencies.
+Each subcommand lives in its own module under ``cxrbench.commands`` that defines
+``add_arguments(parser)`` and ``run(args) -> int``; the module is imported only when its command
+runs, so ``cxrbench --help`` stays fast and importing one command never drags in another's heavy
+dependencies. Packages add commands through the entry-point group ``cxrbench.commands``
+(``model`` adds ``train`` that way: cxrbench never imports model).
 """
 
 from __future__ import annotations
@@ -26,6 +28,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+PLUGIN_GROUP = "cxrbench.commands"
+
+
+def all_commands() -> dict[str, tuple[str, str]]:
+    """Built-in commands and those installed packages register (entry point value: the module;
+    its docstring's first line is the help)."""
+    from importlib.metadata import entry_points
+
+    out = dict(COMMANDS)
+    for ep in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        out.setdefault(ep.name, (ep.value, f"(from {ep.dist.name if ep.dist else 'a plugin'})"))
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cxrbench",
@@ -35,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"cxrbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (_, help_text) in COMMANDS.items():
+    for name, (_, help_text) in all_commands().items():
         sub.add_parser(name, help=help_text, add_help=False)
     return parser
 
@@ -43,12 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if not argv or argv[0] not in COMMANDS:
+    commands = all_commands()
+    if not argv or argv[0] not in commands:
         args = parser.parse_args(argv)  # prints help / version / the unknown-command error
         parser.print_help()
         return 2
     name, rest = argv[0], argv[1:]
-    module_name, help_text = COMMANDS[name]
+    module_name, help_text = commands[name]
     module = importlib.import_module(module_name)
     sub = argparse.ArgumentParser(prog=f"cxrbench {name}", description=module.__doc__ or help_text,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
