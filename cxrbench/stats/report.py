@@ -63,3 +63,14 @@ def format_paired_bootstrap(diff: float, low: float, high: float, p: float, conf
                             digits: int = 3) -> str:
     """``Δ = 0.012 [95% CI: 0.004, 0.020], p = 0.003``."""
     return f"Δ = {format_ci(diff, low, high, confidence, digits)}, {format_p(p)}"
+
+
+def metric_entry(value: float | None, result=None, n: int = 0) -> dict:
+    """The run-dir entry of one metric, ``{"value": v, "ci": [lo, hi], "n": n}`` (docs/contracts.md §3):
+    the one place it is built. ``result`` is a BootstrapResult (or anything with ``ci_low`` /
+    ``ci_high``), or None when no CI was computed (``ci`` is then ``[None, None]``)."""
+    def clean(x):
+        return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+
+    ci = [None, None] if result is None else [clean(result.ci_low), clean(result.ci_high)]
+    return {"value": clean(value), "ci": ci, "n": int(n)}
