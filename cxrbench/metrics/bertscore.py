@@ -252,9 +252,10 @@ def bertscore_f1_items(y_true: References, y_pred: Sequence[str], scorer: BertSc
     return scorer.score(list(y_pred), y_true, progress=progress)[2]
 
 
-def bertscore_f1_stats(y_true: References, y_pred: Sequence[str], scorer: BertScorer | None = None) -> SufficientStats:
+def bertscore_f1_stats(y_true: References, y_pred: Sequence[str], scorer: BertScorer | None = None,
+                       progress: bool = False) -> SufficientStats:
     scorer = scorer or get_scorer()
-    return mean_stats("bertscore_f1", bertscore_f1_items(y_true, y_pred, scorer), signature=scorer.signature)
+    return mean_stats("bertscore_f1", bertscore_f1_items(y_true, y_pred, scorer, progress), signature=scorer.signature)
 
 
 def bertscore_f1(y_true: References, y_pred: Sequence[str], scorer: BertScorer | None = None) -> float:

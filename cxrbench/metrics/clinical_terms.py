@@ -281,9 +281,9 @@ def clinical_term_f1_items(y_true: References, y_pred: Sequence[str], extractor:
 
 
 def clinical_term_f1_stats(y_true: References, y_pred: Sequence[str],
-                           extractor: ConceptExtractor | None = None) -> SufficientStats:
+                           extractor: ConceptExtractor | None = None, progress: bool = False) -> SufficientStats:
     extractor = extractor or get_extractor()
-    return mean_stats("clinical_term_f1", clinical_term_f1_items(y_true, y_pred, extractor),
+    return mean_stats("clinical_term_f1", clinical_term_f1_items(y_true, y_pred, extractor, progress),
                       signature=extractor.signature)
 
 
