@@ -91,7 +91,7 @@ def labels_from_entities(positive: list[tuple[str, tuple[str, ...]]], negative: 
     from cxrbench.data.vocabulary import entity_chexpert
 
     out = np.full(len(vocab.CHEXPERT_LABELS), np.nan)
-    idx = {l: i for i, l in enumerate(vocab.CHEXPERT_LABELS)}
+    idx = {label: i for i, label in enumerate(vocab.CHEXPERT_LABELS)}
     for group, val in ((negative, 0.0), (uncertain, -1.0), (positive, 1.0)):
         for name, cats in group:
             for label in entity_chexpert(name, tuple(cats)):
@@ -99,7 +99,7 @@ def labels_from_entities(positive: list[tuple[str, tuple[str, ...]]], negative: 
                 cur = out[i]
                 if np.isnan(cur) or val == 1.0 or (val == -1.0 and cur == 0.0):
                     out[i] = val
-    patho = [idx[l] for l in vocab.CHEXPERT_LABELS if l not in ("No Finding", "Support Devices")]
+    patho = [idx[label] for label in vocab.CHEXPERT_LABELS if label not in ("No Finding", "Support Devices")]
     if not np.isin(out[patho], (1.0, -1.0)).any():
         out[idx["No Finding"]] = 1.0
     return out

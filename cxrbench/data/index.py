@@ -39,8 +39,14 @@ from cxrbench.data import layout as L
 from cxrbench.data.chexpert import read_gold, read_labels
 from cxrbench.data.parallel import ordered_map
 from cxrbench.data.quality import QualityMapping, at_least, min_grade
-from cxrbench.data.readers import (StudyJson, read_metadata_csv, read_qba_table, read_split_csv, validate_qa,
-                                   validate_scene_graph)
+from cxrbench.data.readers import (
+    StudyJson,
+    read_metadata_csv,
+    read_qba_table,
+    read_split_csv,
+    validate_qa,
+    validate_scene_graph,
+)
 from cxrbench.data.vocabulary import UnknownCounter, Vocabulary, head_region, load_vocabulary, region_category
 from cxrbench.errors import CxrbenchError, DataError
 from cxrbench.io import atomic_write_json, file_sha256, provenance

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from cxrbench import vocab
 from cxrbench.data import layout as L
 from cxrbench.data.chexpert import ChexpertLabels, labels_from_entities, read_gold, u_ignore
 
-IDX = {l: i for i, l in enumerate(vocab.CHEXPERT_LABELS)}
+IDX = {label: i for i, label in enumerate(vocab.CHEXPERT_LABELS)}
 
 
 def test_u_ignore_targets_and_mask():

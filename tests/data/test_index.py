@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
 import json
-import math
 import zipfile
 
 import numpy as np
 import orjson
 import pandas as pd
 import pyarrow.parquet as pq
-import pytest
 
 from cxrbench import questions, vocab
 from cxrbench.data import layout as L

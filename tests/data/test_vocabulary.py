@@ -9,8 +9,14 @@ import pytest
 from cxrbench import vocab
 from cxrbench.data.quality import QualityMapping, at_least, mapping_rows, min_grade
 from cxrbench.data.synth import lexicon
-from cxrbench.data.vocabulary import (UnknownCounter, entity_chexpert, head_region, load_vocabulary, parse_dataset_info,
-                                      region_category)
+from cxrbench.data.vocabulary import (
+    UnknownCounter,
+    entity_chexpert,
+    head_region,
+    load_vocabulary,
+    parse_dataset_info,
+    region_category,
+)
 from cxrbench.errors import DataError
 
 

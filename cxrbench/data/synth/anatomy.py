@@ -350,7 +350,6 @@ def frontal_region_boxes(a: FrontalAnatomy) -> dict[str, Box]:
     """Normalised box of every localisable region of the lexicon on a frontal view."""
     B: dict[str, Box] = {}
     lungs = {s: _raster([a.lung(s)]) for s in SIDES}
-    heart_mask = _raster([a.heart()])
     B["heart"] = _pbox(a.heart())
     hx1, hy1, hx2, hy2 = B["heart"]
     med = _pbox(a.mediastinum())
@@ -372,7 +371,7 @@ def frontal_region_boxes(a: FrontalAnatomy) -> dict[str, Box]:
         B[f"{s} upper lung lobe"] = _mbox(L, v1=fiss if s == "right" else top + 0.58 * h)
         B[f"{s} lower lung lobe"] = _mbox(L, v0=top + 0.40 * h)
         hu, hv = a.hilum(s)
-        medial = (lambda b, f: side_frac(b, s, 1 - f, 0, 1, 1))  # the medial fraction f of a box
+        medial = (lambda b, f, s=s: side_frac(b, s, 1 - f, 0, 1, 1))  # the medial fraction f of a box
         B[f"{s} perihilar region"] = medial(_mbox(L, v0=hv - 0.08, v1=hv + 0.08), 0.55)
         B[f"{s} suprahilar region"] = medial(_mbox(L, v0=hv - 0.17, v1=hv - 0.04), 0.6)
         B[f"{s} infrahilar region"] = medial(_mbox(L, v0=hv + 0.04, v1=hv + 0.17), 0.6)
@@ -462,7 +461,7 @@ def frontal_region_boxes(a: FrontalAnatomy) -> dict[str, Box]:
     for r in REGIONS:
         if r.name.endswith(" segment"):
             words = r.name.split()
-            side, lobe_kind = words[0], words[1]
+            side = words[0]
             kind = " ".join(words[3:-1])
             lobe = r.parent
             base = B["lingula"] if kind in ("superior lingular", "inferior lingular") else B[lobe]

@@ -70,7 +70,7 @@ def _labeler(graph: list[float | None], rng: np.random.Generator) -> tuple[list[
         why.append(opts[k][2])
     # "No Finding" follows the released labels, as the labeler computes it
     i = vocab.CHEXPERT_LABELS.index("No Finding")
-    patho = [v for l, v in zip(vocab.CHEXPERT_LABELS, out) if l not in ("No Finding", "Support Devices")]
+    patho = [v for label, v in zip(vocab.CHEXPERT_LABELS, out) if label not in ("No Finding", "Support Devices")]
     out[i] = 1.0 if not any(v in (1.0, -1.0) for v in patho) else None
     why[i] = None if out[i] == graph[i] else "derived"
     return out, why

@@ -15,14 +15,14 @@ import orjson
 
 from cxrbench import vocab
 from cxrbench.data import layout as L
+from cxrbench.data.chexpert import labels_from_entities
 from cxrbench.data.quality import RATING_CODES, at_least
 from cxrbench.data.synth import study as S
 from cxrbench.data.synth.anatomy import Traits
+from cxrbench.data.synth.lexicon import ENTITY_BY_NAME
 from cxrbench.data.synth.qa import generate_qa
 from cxrbench.data.synth.study import Observation, Study
-from cxrbench.data.chexpert import labels_from_entities
 from cxrbench.data.vocabulary import entity_chexpert
-from cxrbench.data.synth.lexicon import ENTITY_BY_NAME
 
 
 @dataclass(frozen=True)
@@ -261,8 +261,8 @@ def _gold_labels(st: Study) -> list[float | None]:
     the truth), negatives where the report negates a finding, blank otherwise."""
     clean = [o for o in st.all_observations()]
     labels = chexpert_from_observations(clean)
-    true_pos = {l for f in st.findings for l in entity_chexpert(f.entity, tuple(ENTITY_BY_NAME[f.entity].categories))}
-    return [1.0 if l in true_pos else (v if v != -1.0 else None) for l, v in zip(vocab.CHEXPERT_LABELS, labels)]
+    true_pos = {label for f in st.findings for label in entity_chexpert(f.entity, tuple(ENTITY_BY_NAME[f.entity].categories))}
+    return [1.0 if label in true_pos else (v if v != -1.0 else None) for label, v in zip(vocab.CHEXPERT_LABELS, labels)]
 
 
 def _only_images(q: dict, keep: set[str]) -> dict:

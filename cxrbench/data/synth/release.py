@@ -280,7 +280,7 @@ class ReleaseWriter:
         header = ["subject_id", "study_id", *vocab.CHEXPERT_LABELS]
         write_label_csv(self.jpg / L.CHEXPERT_CSV, header, chexpert_rows, gz=True)
         write_label_csv(self.jpg / L.NEGBIO_CSV, header, negbio_rows, gz=True)
-        gold_header = ["study_id", *[("Airspace Opacity" if l == "Lung Opacity" else l) for l in vocab.CHEXPERT_LABELS]]
+        gold_header = ["study_id", *[("Airspace Opacity" if label == "Lung Opacity" else label) for label in vocab.CHEXPERT_LABELS]]
         write_label_csv(self.jpg / L.GOLD_CSV, gold_header, gold_rows, gz=False)
         (self.qba / L.METADATA_DIR / L.DATASET_INFO).write_text(dumps_json(dataset_info()))
         (self.qba / L.QUALITY_MAPPINGS).write_text(mapping_csv())

@@ -351,7 +351,7 @@ def _atelectasis(c, anat, dr, rng, lungs):
     """Plate-like bands: thin bright lines, more and thicker with severity."""
     x1, y1, x2, y2 = dr.box
     lung = lungs[dr.side] if dr.side in lungs else np.maximum(lungs["left"], lungs["right"])
-    for k in range(dr.severity or 1):
+    for _ in range(dr.severity or 1):
         y = y1 + (y2 - y1) * rng.uniform(0.3, 0.8)
         tilt = rng.uniform(-0.04, 0.04)
         pts = np.array([[x1 + 0.15 * (x2 - x1), y], [x2 - 0.15 * (x2 - x1), y + tilt]])

@@ -18,8 +18,17 @@ from PIL import Image
 
 from cxrbench.data.quality import CRITERION_CODES, RATING_CODES
 from cxrbench.data.synth import text as T
-from cxrbench.data.synth.anatomy import (Box, FrontalAnatomy, LateralAnatomy, Modifiers, Pose, Traits,
-                                         frontal_region_boxes, lateral_region_boxes, with_ap)
+from cxrbench.data.synth.anatomy import (
+    Box,
+    FrontalAnatomy,
+    LateralAnatomy,
+    Modifiers,
+    Pose,
+    Traits,
+    frontal_region_boxes,
+    lateral_region_boxes,
+    with_ap,
+)
 from cxrbench.data.synth.findings import DEFAULT_NEGATIVES, OTHER_NEGATIVES, SPEC_BY_ENTITY, SPECS
 from cxrbench.data.synth.lexicon import ENTITY_BY_NAME, REGION_BY_NAME
 from cxrbench.data.synth.render import Draw, render_frontal, render_lateral
