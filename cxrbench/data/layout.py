@@ -9,6 +9,7 @@ them separately.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +42,7 @@ QA_ZIP = "qa.zip"
 QUALITY_MAPPINGS = "quality_mappings.csv"
 EXPORTS_DIR = "exports"
 QBA_TABLES = ("patient", "study", "image", "question", "question_image", "answer", "answer_image")
-# columns this project writes (index columns first); readers accept aliases, see QBA_ALIASES
+# the columns the generator's legacy spelling writes (index columns first, as plain columns)
 QBA_COLUMNS: dict[str, tuple[str, ...]] = {
     "patient": ("patient_id", "split", "total_studies", "total_study_timespan"),
     "study": ("patient_id", "study_id", "split", "quality", "num_observations", "num_images", "procedure",
@@ -54,18 +55,90 @@ QBA_COLUMNS: dict[str, tuple[str, ...]] = {
     "answer": ("patient_id", "study_id", "question_id", "answer_id", "quality", "answer_type", "answer_level", "from_report"),
     "answer_image": ("patient_id", "study_id", "question_id", "answer_id", "image_id", "num_regions", "localization_quality"),
 }
-# other spellings of the same columns (e.g. dotted names of flattened JSON) accepted by readers
-QBA_ALIASES: dict[str, tuple[str, ...]] = {
-    "patient_id": ("patient_id", "subject_id", "patient"),
-    "study_id": ("study_id", "study"),
-    "question_id": ("question_id",),
-    "image_id": ("image_id", "dicom_id"),
-    "quality": ("quality", "quality.rating", "question.quality.rating", "question_quality.rating", "rating",
-                "study.quality.rating", "question_quality"),
-    "question_type": ("question_type", "question.question_type"),
-    "question_strategy": ("question_strategy", "question.question_strategy", "strategy"),
-    "view_position": ("view_position", "img.view_position", "ViewPosition"),
+# the index columns of each table (in the release's parquet files: the pandas index)
+QBA_ID_COLUMNS: dict[str, tuple[str, ...]] = {
+    "patient": ("patient_id",), "study": ("patient_id", "study_id"), "image": ("patient_id", "study_id", "image_id"),
+    "question": ("patient_id", "study_id", "question_id"),
+    "question_image": ("patient_id", "study_id", "question_id", "image_id"),
+    "answer": ("patient_id", "study_id", "question_id", "answer_id"),
+    "answer_image": ("patient_id", "study_id", "question_id", "answer_id", "image_id"),
 }
+# the meaning of every metadata column we know (see column_meaning); quality.<criterion> columns
+# (study.quality.region_extract_quality, answer_img.quality.localization_quality, ...) are known too
+QBA_KNOWN: dict[str, frozenset[str]] = {t: frozenset(ids) | extra for t, ids, extra in (
+    ("patient", QBA_ID_COLUMNS["patient"], {"split", "total_studies", "total_study_timespan"}),
+    ("study", QBA_ID_COLUMNS["study"], {"split", "quality", "num_observations", "num_images", "procedure",
+                                        "timestamp_since_first", "timespan_since_prev"}),
+    ("image", QBA_ID_COLUMNS["image"], {"split", "view_position", "patient_orientation", "width", "height", "size"}),
+    ("question", QBA_ID_COLUMNS["question"], {"split", "quality", "question_type", "question_strategy",
+                                              "contains_report_answers", "contains_template_answers", "num_answers"}),
+    ("question_image", QBA_ID_COLUMNS["question_image"], {"split"}),
+    ("answer", QBA_ID_COLUMNS["answer"], {"split", "quality", "answer_type", "answer_level", "from_report", "positiveness"}),
+    ("answer_image", QBA_ID_COLUMNS["answer_image"], {"split", "num_regions", "is_localization_missing", "has_bboxes",
+                                                      "has_masks"}),
+)}
+# leading name parts that only say which table a column belongs to (``study.quality.extraction_rating``)
+TABLE_PREFIXES = frozenset({"patient", "study", "img", "image", "question", "question_img", "question_image",
+                            "answer", "answer_img", "answer_image"})
+# other names of the same thing (MIMIC-CXR-JPG's spellings)
+_SYNONYMS = {"subject_id": "patient_id", "dicom_id": "image_id", "viewposition": "view_position",
+             "strategy": "question_strategy"}
+PANDAS_INDEX_PREFIX = "__index_level_"
+
+
+def column_meaning(name: str) -> str:
+    """What a QBA metadata column holds, whatever its spelling: the table prefix and the nesting
+    dots are dropped and quality columns are named by what they rate.
+
+    ``study.quality.extraction_rating``, ``question.quality.rating``, ``quality`` -> ``quality`` (the
+    overall rating); ``answer_img.quality.localization_quality``, ``localization_quality`` ->
+    ``quality.localization_quality``; ``study.quality.region_extract_quality`` ->
+    ``quality.region_quality``; ``img.view_position``, ``ViewPosition`` -> ``view_position``;
+    ``subject_id`` -> ``patient_id``; anything else -> its lower-cased dotted name without prefix.
+    """
+    from cxrbench.data.quality import RATING_KEYS, criterion_name
+
+    parts = [p.strip() for p in str(name).split(".") if p.strip()]
+    if len(parts) > 1 and parts[0].lower() in TABLE_PREFIXES:
+        parts = parts[1:]
+    parts = [p.lower() for p in parts] or [""]
+    head = _SYNONYMS.get(parts[0], parts[0])
+    if head == "quality" or (head.endswith("_quality") and criterion_name(head) is None):
+        if len(parts) == 1 or parts[-1] in RATING_KEYS:
+            return "quality"
+        crit = criterion_name(parts[-1])
+        return f"quality.{crit}" if crit else "quality." + ".".join(parts[1:])
+    if len(parts) == 1 and head in RATING_KEYS:
+        return "quality"
+    if len(parts) == 1 and criterion_name(head) is not None:
+        return f"quality.{criterion_name(head)}"
+    return ".".join([head, *parts[1:]])
+
+
+def is_known_column(table: str, meaning: str) -> bool:
+    from cxrbench.data.quality import CRITERIA
+
+    return (meaning in QBA_KNOWN[table] or meaning.startswith(PANDAS_INDEX_PREFIX)
+            or (meaning.startswith("quality.") and meaning[len("quality."):] in CRITERIA))
+
+
+# view positions: MIMIC-CXR-JPG writes PA / AP / LATERAL / LL / ...; QBA's image metadata frontal / lateral
+FRONTAL_RANK = {"PA": 0, "AP": 1, "FRONTAL": 2}   # primary image: PA before AP before an unspecified frontal view
+LATERAL_VIEWS = frozenset({"LATERAL", "LL", "RL", "LAT", "LEFT LATERAL", "RIGHT LATERAL"})
+
+
+def view_kind(view: object) -> str | None:
+    """"frontal" / "lateral" / "other" for a view position in either spelling, None when empty."""
+    if view is None or (isinstance(view, float) and view != view):
+        return None
+    v = str(view).strip().upper()
+    if not v:
+        return None
+    if v in FRONTAL_RANK:
+        return "frontal"
+    return "lateral" if v in LATERAL_VIEWS else "other"
+
+
 EXPORTS = {"A_frontal": "A", "B_frontal": "B"}              # export -> minimum grade
 EXPORT_SUBSETS = {"A_frontal": {"Ap": "A+", "App": "A++"}}  # metadata-only subfolders
 
@@ -110,8 +183,13 @@ class Roots:
     def quality_mappings(self) -> Path:
         return self.qba / QUALITY_MAPPINGS
 
-    def as_dict(self) -> dict[str, str]:
-        return {"mimic_cxr_jpg": str(self.jpg), "mimic_ext_cxr_qba": str(self.qba)}
+    def as_dict(self, relative_to: str | Path | None = None) -> dict[str, str]:
+        """The two roots; relative to ``relative_to`` when given (an index manifest stores them
+        relative to the index folder, so that it carries no absolute path and moves with the data)."""
+        if relative_to is None:
+            return {"mimic_cxr_jpg": str(self.jpg), "mimic_ext_cxr_qba": str(self.qba)}
+        base = Path(relative_to).resolve()
+        return {"mimic_cxr_jpg": os.path.relpath(self.jpg, base), "mimic_ext_cxr_qba": os.path.relpath(self.qba, base)}
 
 
 def _is_jpg_root(p: Path) -> bool:

@@ -3,9 +3,10 @@
 - :class:`StudyJson` reads a study's ``scene_graph.json`` / ``metadata.json`` / ``qa.json`` from
   ``scene_data.zip`` / ``qa.zip`` *in place* (never extracted), or from extracted ``scene_data/``
   and ``qa/`` folders; a leading folder inside the zip (``qa/p10/...``) is detected.
-- ``read_*_csv`` read the MIMIC-CXR-JPG tables; :func:`read_qba_table` a QBA metadata table
-  (Parquet preferred, ``.csv.gz`` otherwise), accepting the column spellings of
-  ``layout.QBA_ALIASES``.
+- :func:`read_csv` is the one CSV reader; ``read_*_csv`` read the MIMIC-CXR-JPG tables;
+  :func:`read_qba_table` a QBA metadata table (Parquet preferred, ``.csv.gz`` otherwise), its
+  columns found by meaning (``layout.column_meaning``), the id columns as plain columns or as
+  the Parquet file's pandas index.
 - Validation raises :class:`~cxrbench.errors.DataError` naming file, record and problem:
   malformed JSON, missing required fields, unknown split values, boxes with x2 < x1 or y2 < y1
   or outside the image. What the seed says to tolerate is *counted* by the caller instead
@@ -15,9 +16,9 @@
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import orjson
 import pandas as pd
@@ -26,7 +27,7 @@ import pyarrow.parquet as pq
 
 from cxrbench import vocab
 from cxrbench.data import layout as L
-from cxrbench.errors import DataError
+from cxrbench.errors import DataError, reading
 
 REQUIRED_SCENE_GRAPH = ("observations",)
 REQUIRED_OBSERVATION = ("obs_entities", "positiveness", "localization")
@@ -41,49 +42,60 @@ BOX_TOLERANCE = 0.005  # boxes may exceed the image by 0.5% of its size (min 2 p
 
 
 class StudyJson:
-    """Per-study JSON of one QBA tree, from the zips or from extracted folders."""
+    """Per-study JSON of one QBA tree, from the zips or from extracted folders.
+
+    Zip members are found with or without a top folder (``qa/p10/p10000032/s50414267.qa.json``
+    as in the release, or ``p10/...``). Any failure to read a member (a damaged deflate stream,
+    a truncated zip) is a one-line ``DataError`` naming the member.
+    """
 
     def __init__(self, qba_root: str | Path):
         self.root = Path(qba_root)
         self._zips: dict[str, zipfile.ZipFile] = {}
         self._prefix: dict[str, str] = {}
+        self._sources: dict[str, tuple[str, Path]] = {}
         self.bytes_read = 0
 
     def _source(self, kind: str) -> tuple[str, Path]:
         """("zip", path) or ("dir", path) holding members of ``kind`` (qa / scene_graph / metadata)."""
         name = "qa" if kind == "qa" else "scene_data"
-        z = self.root / f"{name}.zip"
-        if z.exists():
-            return "zip", z
-        d = self.root / name
-        if d.is_dir():
-            return "dir", d
-        raise DataError(str(self.root), None, f"neither {name}.zip nor an extracted {name}/ folder found")
+        got = self._sources.get(name)
+        if got is None:
+            z, d = self.root / f"{name}.zip", self.root / name
+            if z.exists():
+                got = ("zip", z)
+            elif d.is_dir():
+                got = ("dir", d)
+            else:
+                raise DataError(str(self.root), None, f"neither {name}.zip nor an extracted {name}/ folder found")
+            self._sources[name] = got
+        return got
 
     def _zip(self, path: Path) -> zipfile.ZipFile:
         key = str(path)
         zf = self._zips.get(key)
         if zf is None:
-            try:
+            with reading(path, what="zip file"):
                 zf = zipfile.ZipFile(path)
-            except zipfile.BadZipFile as err:
-                raise DataError(key, None, f"not a valid zip file: {err}") from None
+                names = zf.namelist()
             self._zips[key] = zf
-            prefix = ""
-            for name in zf.namelist():
-                m = L.STUDY_RE.search(name)
-                if m:
-                    prefix = name[: m.start() + (1 if name[m.start()] == "/" else 0)]
-                    break
-            self._prefix[key] = prefix
+            self._prefix[key] = top_folder(names)
         return zf
+
+    def top_folder(self, kind: str) -> str | None:
+        """The folder the members of ``kind`` sit in inside their zip ("" for none), None for folders."""
+        src, path = self._source(kind)
+        if src != "zip":
+            return None
+        self._zip(path)
+        return self._prefix[str(path)]
 
     def member_name(self, subject_id: int, study_id: int, kind: str) -> str:
         src, path = self._source(kind)
         rel = L.study_member(subject_id, study_id, kind)
         if src == "zip":
             self._zip(path)
-            return f"{path.name}:{self._prefix[str(path)]}{rel}"
+            return f"{path}:{self._prefix[str(path)]}{rel}"
         return str(path / rel)
 
     def read_bytes(self, subject_id: int, study_id: int, kind: str) -> tuple[bytes, str] | None:
@@ -93,17 +105,20 @@ class StudyJson:
         if src == "zip":
             zf = self._zip(path)
             name = self._prefix[str(path)] + rel
+            label = f"{path}:{name}"
             try:
-                data = zf.read(name)
+                info = zf.getinfo(name)
             except KeyError:
                 return None
-            label = f"{path}:{name}"
+            with reading(label, what="zip member"):
+                data = zf.read(info)
         else:
             p = path / rel
+            label = str(p)
             if not p.exists():
                 return None
-            data = p.read_bytes()
-            label = str(p)
+            with reading(label):
+                data = p.read_bytes()
         self.bytes_read += len(data)
         return data, label
 
@@ -130,6 +145,15 @@ class StudyJson:
         for z in self._zips.values():
             z.close()
         self._zips.clear()
+
+
+def top_folder(names: Iterable[str]) -> str:
+    """The folder in front of the study members of a zip listing ("qa/" in the release, or "")."""
+    for name in names:
+        m = L.STUDY_RE.search(name)
+        if m:
+            return name[: m.start() + (1 if name[m.start()] == "/" else 0)]
+    return ""
 
 
 def parse_json(data: bytes, file: str) -> Any:
@@ -172,39 +196,83 @@ def check_box(box: Any, width: float | None, height: float | None, file: str, re
     return [x1, y1, x2, y2]
 
 
-def check_localization(loc: Any, sizes: Mapping[str, tuple[float, float]], file: str, record: str) -> None:
-    """Validate every box of a ``localization`` mapping (image_id -> {bboxes, ...})."""
+class Sizes:
+    """The images of a study with the box limits each allows (``BOX_TOLERANCE``), computed once per study."""
+
+    _UNBOUNDED = (float("-inf"), float("-inf"), float("inf"), float("inf"))
+
+    def __init__(self, sizes: Mapping[str, tuple[float, float]]):
+        self.sizes = dict(sizes)
+        self.limits = {}
+        for iid, (w, h) in self.sizes.items():
+            tx, ty = max(2.0, BOX_TOLERANCE * w), max(2.0, BOX_TOLERANCE * h)
+            self.limits[iid] = (-tx, -ty, w + tx, h + ty)
+
+    def get(self, iid: str, default=(None, None)):
+        return self.sizes.get(iid, default)
+
+    def check(self, iid: str, boxes: Any, file: str, record: Callable[[], str]) -> None:
+        """Every box of ``boxes`` on image ``iid`` (the common case in one comparison chain per box;
+        :func:`check_box` words the error)."""
+        lo_x, lo_y, hi_x, hi_y = self.limits.get(iid, self._UNBOUNDED)
+        try:
+            for box in boxes:
+                x1, y1, x2, y2 = box
+                if not (lo_x <= x1 <= x2 <= hi_x and lo_y <= y1 <= y2 <= hi_y):
+                    raise ValueError
+        except (TypeError, ValueError):
+            if type(boxes) is not list:
+                raise DataError(file, f"{record()}, image {iid}", "'bboxes' must be a list of boxes") from None
+            w, h = self.sizes.get(iid, (None, None))
+            for box in boxes:
+                check_box(box, w, h, file, f"{record()}, image {iid}")
+
+
+def _sizes(sizes: Mapping[str, tuple[float, float]] | Sizes) -> Sizes:
+    return sizes if isinstance(sizes, Sizes) else Sizes(sizes)
+
+
+def check_localization(loc: Any, sizes: Mapping[str, tuple[float, float]] | Sizes, file: str,
+                       record: str | Callable[[], str]) -> None:
+    """Validate every box of a ``localization`` mapping (image_id -> {bboxes, ...}). ``record``
+    may be a function that words the record (only called when there is a problem)."""
     if not loc:
         return
+    rec = record if callable(record) else (lambda: record)
     if type(loc) is not dict:
-        raise DataError(file, record, f"'localization' must map image ids to objects, got {type(loc).__name__}")
+        raise DataError(file, rec(), f"'localization' must map image ids to objects, got {type(loc).__name__}")
+    sz = _sizes(sizes)
     for iid, item in loc.items():
         if type(item) is not dict:
-            raise DataError(file, f"{record}, image {iid}", "localization entry is not an object")
+            raise DataError(file, f"{rec()}, image {iid}", "localization entry is not an object")
         boxes = item.get("bboxes")
         if boxes:
-            w, h = sizes.get(iid, (None, None))
-            for box in boxes:
-                check_box(box, w, h, file, f"{record}, image {iid}")
+            sz.check(iid, boxes, file, rec)
 
 
-def validate_scene_graph(doc: Any, file: str, sizes: Mapping[str, tuple[float, float]]) -> None:
+def validate_scene_graph(doc: Any, file: str, sizes: Mapping[str, tuple[float, float]] | Sizes) -> None:
     require(doc, REQUIRED_SCENE_GRAPH, file, "scene graph")
     obs = doc["observations"]
     if type(obs) is not dict:
         raise DataError(file, "scene graph", "'observations' must be an object keyed by obs_id")
+    sz = _sizes(sizes)
     for oid, o in obs.items():
-        require(o, REQUIRED_OBSERVATION, file, f"observation {oid}")
-        check_localization(o["localization"], sizes, file, f"observation {oid}")
-    for name, r in (doc.get("regions") or {}).items():
+        if type(o) is not dict or "obs_entities" not in o or "positiveness" not in o or "localization" not in o:
+            require(o, REQUIRED_OBSERVATION, file, f"observation {oid}")
+        check_localization(o["localization"], sz, file, lambda oid=oid: f"observation {oid}")
+    regions = doc.get("regions") or {}
+    if type(regions) is not dict:
+        raise DataError(file, "scene graph", "'regions' must be an object keyed by region name")
+    for name, r in regions.items():
         if type(r) is dict:
-            check_localization(r.get("localization"), sizes, file, f"region {name}")
+            check_localization(r.get("localization"), sz, file, lambda name=name: f"region {name}")
 
 
-def validate_qa(doc: Any, file: str, sizes: Mapping[str, tuple[float, float]]) -> None:
+def validate_qa(doc: Any, file: str, sizes: Mapping[str, tuple[float, float]] | Sizes) -> None:
     require(doc, REQUIRED_QA, file, "qa")
     if type(doc["questions"]) is not list:
         raise DataError(file, "qa", "'questions' must be a list")
+    sz = _sizes(sizes)
     for i, q in enumerate(doc["questions"]):
         qid = q.get("question_id", f"#{i}") if type(q) is dict else f"#{i}"
         require(q, REQUIRED_QUESTION, file, f"question {qid}")
@@ -214,12 +282,15 @@ def validate_qa(doc: Any, file: str, sizes: Mapping[str, tuple[float, float]]) -
             if type(answers) is not list:
                 raise DataError(file, f"question {qid}", f"'{key}' must be a list")
             for j, a in enumerate(answers):
-                if type(a) is not dict or "answer_type" not in a or "text" not in a:
+                if type(a) is not dict or "answer_type" not in a or type(a.get("text")) is not str:
                     aid = a.get("answer_id", f"#{j}") if type(a) is dict else f"#{j}"
                     require(a, REQUIRED_ANSWER, file, f"question {qid}, answer {aid}")
+                    raise DataError(file, f"question {qid}, answer {aid}",
+                                    f"'text' must be a string, got {type(a['text']).__name__}")
                 loc = a.get("localization")
                 if loc:
-                    check_localization(loc, sizes, file, f"question {qid}, answer {a.get('answer_id', f'#{j}')}")
+                    check_localization(loc, sz, file,
+                                       lambda j=j, a=a, qid=qid: f"question {qid}, answer {a.get('answer_id', f'#{j}')}")
                 subs = a.get("sub_answers")
                 if subs:
                     stack.append((subs, "sub_answers"))
@@ -229,13 +300,17 @@ def validate_qa(doc: Any, file: str, sizes: Mapping[str, tuple[float, float]]) -
 # MIMIC-CXR-JPG tables
 
 
-def _read_csv(path: Path, **kw: Any) -> pd.DataFrame:
-    try:
+def plain(value: Any) -> Any:
+    """A numpy scalar as the Python value it holds, so that messages print ``9``, not ``np.int64(9)``."""
+    return value.item() if hasattr(value, "dtype") and hasattr(value, "item") else value
+
+
+def read_csv(path: str | Path, **kw: Any) -> pd.DataFrame:
+    """THE CSV reader of the data layer (``pandas.read_csv``, gzip by suffix): any failure to
+    read is a one-line ``DataError`` naming the file."""
+    path = Path(path)
+    with reading(path, what="CSV file"):
         return pd.read_csv(path, **kw)
-    except FileNotFoundError:
-        raise DataError(str(path), None, "file not found") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as err:
-        raise DataError(str(path), None, f"unreadable CSV: {err}") from None
 
 
 def _need(df: pd.DataFrame, cols: Iterable[str], path: Path) -> None:
@@ -247,28 +322,42 @@ def _need(df: pd.DataFrame, cols: Iterable[str], path: Path) -> None:
 def read_split_csv(path: str | Path) -> pd.DataFrame:
     """``mimic-cxr-2.0.0-split.csv.gz``: dicom_id, study_id, subject_id, split (validated)."""
     path = Path(path)
-    df = _read_csv(path, dtype={"dicom_id": str, "split": str})
+    df = read_csv(path, dtype={"dicom_id": str, "split": str})
     _need(df, L.SPLIT_COLUMNS, path)
     bad = ~df["split"].isin(vocab.SPLITS)
     if bad.any():
         i = int(bad.to_numpy().nonzero()[0][0])
         raise DataError(str(path), f"row {i + 2} (dicom_id {df['dicom_id'].iloc[i]})",
-                        f"unknown split value {df['split'].iloc[i]!r} (expected one of {', '.join(vocab.SPLITS)})")
-    return df[list(L.SPLIT_COLUMNS)].astype({"study_id": "int64", "subject_id": "int64"})
+                        f"unknown split value {plain(df['split'].iloc[i])!r} (expected one of {', '.join(vocab.SPLITS)})")
+    return _int_columns(df[list(L.SPLIT_COLUMNS)], ("study_id", "subject_id"), path)
 
 
 def read_metadata_csv(path: str | Path) -> pd.DataFrame:
     """``mimic-cxr-2.0.0-metadata.csv.gz``: the columns cxrbench uses, validated."""
     path = Path(path)
     cols = ["dicom_id", "subject_id", "study_id", "ViewPosition", "Rows", "Columns"]
-    df = _read_csv(path, dtype={"dicom_id": str, "ViewPosition": str}, usecols=lambda c: c in cols)
+    df = read_csv(path, dtype={"dicom_id": str, "ViewPosition": str}, usecols=lambda c: c in cols)
     _need(df, cols, path)
     for c in ("Rows", "Columns"):
         bad = ~(pd.to_numeric(df[c], errors="coerce") > 0)
         if bad.any():
             i = int(bad.to_numpy().nonzero()[0][0])
-            raise DataError(str(path), f"row {i + 2} (dicom_id {df['dicom_id'].iloc[i]})", f"{c} must be a positive integer, got {df[c].iloc[i]!r}")
-    return df.astype({"subject_id": "int64", "study_id": "int64", "Rows": "int64", "Columns": "int64"})
+            raise DataError(str(path), f"row {i + 2} (dicom_id {df['dicom_id'].iloc[i]})",
+                            f"{c} must be a positive integer, got {plain(df[c].iloc[i])!r}")
+    return _int_columns(df, ("subject_id", "study_id", "Rows", "Columns"), path)
+
+
+def _int_columns(df: pd.DataFrame, cols: Sequence[str], path: Path) -> pd.DataFrame:
+    """``cols`` as int64; the first value that is not an integer is a ``DataError`` naming its row."""
+    out = {}
+    for c in cols:
+        num = pd.to_numeric(df[c], errors="coerce")
+        bad = num.isna() | (num != num.round())
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            raise DataError(str(path), f"row {i + 2}", f"{c} must be an integer, got {plain(df[c].iloc[i])!r}")
+        out[c] = num.astype("int64")
+    return df.assign(**out)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -276,6 +365,7 @@ def read_metadata_csv(path: str | Path) -> pd.DataFrame:
 
 
 def qba_table_path(qba_root: str | Path, table: str) -> Path | None:
+    """``metadata/<table>_metadata.parquet``, else ``.csv.gz`` (the release has both)."""
     meta = Path(qba_root) / L.METADATA_DIR
     for ext in (".parquet", ".csv.gz"):
         p = meta / f"{table}_metadata{ext}"
@@ -285,44 +375,57 @@ def qba_table_path(qba_root: str | Path, table: str) -> Path | None:
 
 
 def resolve_columns(names: Sequence[str], wanted: Sequence[str], path: str) -> dict[str, str]:
-    """Canonical column -> actual column name, using ``layout.QBA_ALIASES``."""
+    """Meaning -> actual column name (``layout.column_meaning``; the first column with a meaning wins)."""
+    by_meaning: dict[str, str] = {}
+    for n in names:
+        by_meaning.setdefault(L.column_meaning(n), n)
     out = {}
     for w in wanted:
-        for alias in L.QBA_ALIASES.get(w, (w,)):
-            if alias in names:
-                out[w] = alias
-                break
-        else:
-            raise DataError(path, "header", f"missing column {w!r} (accepted spellings: {', '.join(L.QBA_ALIASES.get(w, (w,)))})")
+        if w not in by_meaning:
+            shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+            raise DataError(path, "header", f"no column holds {w!r} (columns: {shown})")
+        out[w] = by_meaning[w]
     return out
 
 
 @dataclass
 class QBATable:
-    """A QBA metadata table opened for column-wise, batch-wise reading."""
+    """A QBA metadata table opened for column-wise, batch-wise reading. Columns are asked for by
+    meaning (``layout.column_meaning``: ``quality`` finds ``study.quality.extraction_rating``);
+    the id columns may be ordinary columns or, in Parquet, the stored pandas index."""
 
     path: Path
-    columns: dict[str, str] = field(default_factory=dict)
 
-    def iter_batches(self, wanted: Sequence[str], batch_size: int = 65536) -> Iterator[pa.Table]:
-        """Batches with the canonical column names ``wanted`` (memory: one batch at a time)."""
-        if self.path.suffix == ".parquet":
-            pf = pq.ParquetFile(self.path)
-            names = pf.schema_arrow.names
-            cols = resolve_columns(names, wanted, str(self.path))
-            for b in pf.iter_batches(batch_size=batch_size, columns=list(cols.values())):
-                t = pa.Table.from_batches([b])
-                yield t.rename_columns([next(k for k, v in cols.items() if v == n) for n in t.column_names])
-        else:
+    def names(self) -> list[str]:
+        """The column names as stored (a Parquet file's pandas index columns included)."""
+        with reading(self.path, what=self._what):
+            if self.path.suffix == ".parquet":
+                return list(pq.ParquetFile(self.path).schema_arrow.names)
             import pyarrow.csv as pacsv
 
-            reader = pacsv.open_csv(self.path, read_options=pacsv.ReadOptions(block_size=1 << 24),
-                                    convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
-            names = reader.schema.names
-            cols = resolve_columns(names, wanted, str(self.path))
-            for b in reader:
-                t = pa.Table.from_batches([b]).select(list(cols.values()))
-                yield t.rename_columns([next(k for k, v in cols.items() if v == n) for n in t.column_names])
+            return list(pacsv.open_csv(self.path, read_options=pacsv.ReadOptions(block_size=1 << 20)).schema.names)
+
+    @property
+    def _what(self) -> str:
+        return "Parquet file" if self.path.suffix == ".parquet" else "CSV file"
+
+    def iter_batches(self, wanted: Sequence[str], batch_size: int = 65536) -> Iterator[pa.Table]:
+        """Batches with the columns ``wanted`` (meanings), named by them (memory: one batch at a time)."""
+        with reading(self.path, what=self._what):
+            if self.path.suffix == ".parquet":
+                pf = pq.ParquetFile(self.path)
+                cols = resolve_columns(pf.schema_arrow.names, wanted, str(self.path))
+                batches = pf.iter_batches(batch_size=batch_size, columns=list(dict.fromkeys(cols.values())))
+            else:
+                import pyarrow.csv as pacsv
+
+                reader = pacsv.open_csv(self.path, read_options=pacsv.ReadOptions(block_size=1 << 24),
+                                        convert_options=pacsv.ConvertOptions(strings_can_be_null=True))
+                cols = resolve_columns(reader.schema.names, wanted, str(self.path))
+                batches = reader
+            for b in batches:
+                t = pa.Table.from_batches([b])
+                yield pa.table({w: t.column(cols[w]) for w in wanted})
 
     def read(self, wanted: Sequence[str]) -> pd.DataFrame:
         tables = list(self.iter_batches(wanted))

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from cxrbench import questions, vocab
 from cxrbench.data import layout as L
 from cxrbench.data.index import IndexFilters, build_index
+from cxrbench.outputs import MARKER
 
 QA_COLUMNS = ("question_id", "study_id", "subject_id", "split", "question_type", "question_strategy", "question",
               "variables", "obs_ids", "quality", "answer", "answer_full", "answer_positiveness", "answer_binary",
@@ -25,7 +26,7 @@ NODE_COLUMNS = ("study_id", "image_id", "node_id", "node_kind", "bbox", "is_fall
 
 
 def test_index_files_and_columns(synth_index):
-    assert {p.name for p in synth_index.iterdir()} == {"qa.parquet", "studies.parquet", "nodes.parquet", "manifest.json"}
+    assert {p.name for p in synth_index.iterdir()} == {"qa.parquet", "studies.parquet", "nodes.parquet", "manifest.json", MARKER}
     qa = pq.read_schema(synth_index / "qa.parquet").names
     assert set(QA_COLUMNS) <= set(qa)
     assert set(STUDY_COLUMNS) - {"region_categories"} <= set(qa)  # the joined study columns

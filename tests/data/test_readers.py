@@ -159,7 +159,8 @@ def test_quality_code_without_mapping_names_question(synth_root, tmp_path):
     t.loc[0, "quality"] = 9
     t.to_parquet(path, index=False)
     msg = index_error(root, tmp_path)
-    assert str(path) in msg and f"question {t.question_id[0]}" in msg and "quality value 9 has no mapping" in msg
+    assert str(path) in msg and f"study {t.study_id[0]}, question {t.question_id[0]}" in msg
+    assert "quality value 9 is not a rating" in msg and "np." not in msg
 
 
 def test_cli_reports_data_errors_in_one_line_with_exit_code_1(synth_root, tmp_path, capsys):
@@ -171,7 +172,7 @@ def test_cli_reports_data_errors_in_one_line_with_exit_code_1(synth_root, tmp_pa
     assert cli_main(["index", str(root), "--out", str(tmp_path / "idx"), "--quiet", "--workers", "1"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("cxrbench index: error:") and "unknown split value 'val'" in err[0]
-    assert not (tmp_path / "idx").exists()
+    assert not (tmp_path / "idx" / "qa.parquet").exists() and not list((tmp_path / "idx").glob(".staging-*"))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import pytest
 
 from cxrbench import questions, vocab
 from cxrbench.data import layout as L
-from cxrbench.data.quality import QualityMapping, min_grade
+from cxrbench.data.quality import QualityDecoder, load_mapping, min_grade
 from cxrbench.data.synth.generate import generate
 
 
@@ -170,7 +170,9 @@ def test_yes_no_and_severity_answers(synth_root):
 
 def test_overall_quality_is_the_minimum_of_scene_graph_and_answers(synth_root):
     qba = synth_root / "mimic-ext-cxr-qba"
-    mapping = QualityMapping.read(qba / "quality_mappings.csv")
+    mapping, note = load_mapping(qba / "quality_mappings.csv")
+    assert note is None
+    mapping = QualityDecoder(mapping)
     qmeta = pd.read_parquet(qba / "metadata" / "question_metadata.parquet").set_index("question_id")["quality"]
     smeta = pd.read_parquet(qba / "metadata" / "study_metadata.parquet").set_index("study_id")["quality"]
     n = 0

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from cxrbench import vocab
-from cxrbench.data.quality import QualityMapping, at_least, mapping_rows, min_grade
 from cxrbench.data.synth import lexicon
 from cxrbench.data.vocabulary import (
     UnknownCounter,
@@ -99,20 +98,3 @@ def test_dataset_info_variants_and_errors(tmp_path):
     p.write_text(json.dumps({"regions": [3], "finding_entities": []}))
     with pytest.raises(DataError, match=r"regions\[0\]"):
         load_vocabulary(p)
-
-
-def test_quality_mapping_and_minimum(tmp_path):
-    m = QualityMapping.default()
-    assert [m.to_grade(c) for c in (6, 5, 4, 3, 2, 1, 0)] == list(vocab.QUALITY_GRADES)
-    assert m.to_grade("4") == "A" and m.to_grade(4.0) == "A" and m.to_grade("A+") == "A+" and m.to_grade(None) == "unrated"
-    assert m.to_grade({"rating": 3, "entailment": 6}) == "B"
-    with pytest.raises(DataError, match="quality value 11 has no mapping"):
-        m.to_grade(11, "f.parquet", "question q1")
-    assert min_grade(["A++", "B", "A"]) == "B" and min_grade(["A", "unrated"]) == "unrated"
-    assert at_least("A+", "A") and not at_least("unrated", "D")
-    p = tmp_path / "quality_mappings.csv"
-    p.write_text("quality_field,raw_value,name,rating\nrating,1,X,Z\n")
-    with pytest.raises(DataError) as err:
-        QualityMapping.read(p)
-    assert str(p) in str(err.value) and "row 2" in str(err.value) and "unknown rating 'Z'" in str(err.value)
-    assert {r["quality_field"] for r in mapping_rows()} >= {"rating", "region_quality", "entailment", "completeness"}
