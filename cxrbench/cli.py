@@ -17,9 +17,9 @@ from cxrbench.errors import CxrbenchError
 
 # name -> (module, one-line help). Adding a command is one entry here plus its module.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "synth": ("cxrbench.data.synth.cli", "generate a synthetic MIMIC-CXR-JPG + MIMIC-Ext-CXR-QBA tree"),
-    "index": ("cxrbench.data.index_cli", "build the Parquet index of a dataset root (synthetic or real)"),
-    "stats": ("cxrbench.data.distribution", "pre-training distribution analysis of an index (seed 2.6.1)"),
+    "synth": ("cxrbench.commands.synth", "generate a synthetic MIMIC-CXR-JPG + MIMIC-Ext-CXR-QBA tree"),
+    "index": ("cxrbench.commands.index", "build the Parquet index of a dataset root (synthetic or real)"),
+    "stats": ("cxrbench.commands.stats", "pre-training distribution analysis of an index (seed 2.6.1)"),
     "score": ("cxrbench.score", "score a predictions file from any model: metrics.json with CIs"),
     "compare": ("cxrbench.compare", "paired statistical comparison of run dirs against a baseline"),
     "train": ("model.train_cli", "train SSG-VQA-Net (or an ablation) from a YAML config with DeepSpeed"),

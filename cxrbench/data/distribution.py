@@ -20,7 +20,6 @@ example:
 
 from __future__ import annotations
 
-import argparse
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -183,26 +182,30 @@ def to_markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(stats: dict[str, Any], out: str | Path, command: str = "cxrbench stats") -> list[Path]:
-    out = Path(out)
-    written = [atomic_write_json(out / "stats.json", {"provenance": provenance(command), **stats})]
+def analyse(index: str | Path, out: str | Path, overwrite: bool = False, command: str = "cxrbench stats") -> dict[str, Any]:
+    """``cxrbench stats``: claim ``out`` (before the long pass over the index), compute, write."""
+    from cxrbench.outputs import OutputDir
+
+    folder = OutputDir.claim(out, "cxrbench stats", overwrite=overwrite)
+    stats = compute(index)
+    _write_into(stats, folder, command)
+    return stats
+
+
+def write(stats: dict[str, Any], out: str | Path, command: str = "cxrbench stats", overwrite: bool = False) -> list[Path]:
+    """Write ``stats.json`` and the tables into ``out``, claimed for ``cxrbench stats`` and
+    committed as one set (:class:`cxrbench.outputs.OutputDir`)."""
+    from cxrbench.outputs import OutputDir
+
+    return _write_into(stats, OutputDir.claim(out, "cxrbench stats", overwrite=overwrite), command)
+
+
+def _write_into(stats: dict[str, Any], folder, command: str) -> list[Path]:
+    staging = folder.staging()
+    names = [atomic_write_json(staging / "stats.json", {"provenance": provenance(command), **stats}).name]
     for name, rows in tables(stats).items():
         if rows:
-            written.append(atomic_write_text(out / f"{name}.csv", to_csv(rows)))
-            written.append(atomic_write_text(out / f"{name}.md", to_markdown(rows)))
-    return written
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("index", type=Path, help="index directory (cxrbench index)")
-    parser.add_argument("--out", type=Path, required=True, help="output directory for stats.json and the tables")
-
-
-def run(args: argparse.Namespace) -> int:
-    stats = compute(args.index)
-    write(stats, args.out)
-    a = stats["binary_balance"][ALL]
-    rc = stats["region_categories"][ALL]
-    print(f"wrote {args.out}: {stats['n_qa'][ALL]} QA pairs; yes share {a['yes_share']:.1%} (goal 50%); region categories "
-          + ", ".join(f"{k} {v['share']:.0%} ({v['status']})" for k, v in rc.items() if k in EXPECTED_COVERAGE))
-    return 0
+            names.append(atomic_write_text(staging / f"{name}.csv", to_csv(rows)).name)
+            names.append(atomic_write_text(staging / f"{name}.md", to_markdown(rows)).name)
+    folder.commit()
+    return [folder.path / n for n in names]

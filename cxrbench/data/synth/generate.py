@@ -3,7 +3,8 @@
 Everything random that must be globally consistent (unique subject and study ids, the patient
 split) is drawn here from ``default_rng([seed, 0])``; each patient is then generated from its
 own seeded generators (:mod:`.patient`), so the tree does not depend on the number of workers.
-The tree is written to ``OUT.partial/`` and renamed to ``OUT`` when complete.
+The folder is claimed with :class:`cxrbench.outputs.OutputDir`; the tree is written into its
+staging folder and committed when complete (a kill leaves the previous tree or none).
 """
 
 from __future__ import annotations
@@ -19,15 +20,22 @@ from cxrbench import vocab
 from cxrbench.data.parallel import ordered_map
 from cxrbench.data.synth import study as S
 from cxrbench.data.synth.patient import PatientJob, StudyRecord, generate_patient
-from cxrbench.data.synth.release import ReleaseWriter, remove_tree
+from cxrbench.data import layout as L
+from cxrbench.data.synth import encoding as E
+from cxrbench.data.synth.release import ReleaseWriter
 from cxrbench.errors import CxrbenchError
+from cxrbench.outputs import MARKER, OutputDir
 
 GENERATOR_VERSION = 1  # bump when the same seed no longer gives the same tree
+COMMAND = "cxrbench synth"
+# the spelling of the files (cxrbench.data.synth.encoding); "legacy" until score / compare / evaluate
+# key QA pairs by (study_id, question_id), as the real release's recurring question ids need
+DEFAULT_ENCODING = "legacy"
 SPLIT_FRACTIONS = {"train": 0.7, "validate": 0.1, "test": 0.2}  # synthetic only; the release has 98/0.8/1.4% of studies
 MISSING_LABEL_STUDIES = 0.01  # studies the labelers could not label (no row in the label CSVs)
 
 
-def plan(patients: int, seed: int, image_size: int) -> list[PatientJob]:
+def plan(patients: int, seed: int, image_size: int, encoding: str = "legacy") -> list[PatientJob]:
     if patients < 1:
         raise CxrbenchError("--patients must be at least 1")
     rng = np.random.default_rng([seed, 0])
@@ -44,7 +52,7 @@ def plan(patients: int, seed: int, image_size: int) -> list[PatientJob]:
     for i in range(patients):
         ids = tuple(int(x) for x in np.sort(study_ids[start:start + n_studies[i]]))
         start += int(n_studies[i])
-        jobs.append(PatientJob(seed, i, int(subjects[i]), ids, str(split[i]), image_size))
+        jobs.append(PatientJob(seed, i, int(subjects[i]), ids, str(split[i]), image_size, encoding))
     return jobs
 
 
@@ -77,22 +85,30 @@ def _labeler(graph: list[float | None], rng: np.random.Generator) -> tuple[list[
 
 
 def generate(out: Path, patients: int, seed: int = 0, image_size: int = 512, workers: int = 1,
-             force: bool = False, progress: bool = True) -> dict[str, Any]:
+             force: bool = False, progress: bool = True, encoding: str = DEFAULT_ENCODING) -> dict[str, Any]:
+    """Write a synthetic dataset root into ``out`` (claimed for ``cxrbench synth``: a new or empty
+    folder, or an earlier synthetic root; ``force`` replaces an earlier root made with other
+    settings, or writes into a folder this command did not make, replacing only its own entries).
+
+    The same settings give a byte-identical tree; a root already made with them is left as it is."""
     out = Path(out)
     if image_size < 64:
         raise CxrbenchError("--image-size must be at least 64 pixels")
-    if out.exists() and any(out.iterdir()) and not force:
-        done = out / "synthetic_truth" / "generator.json"
-        if done.exists():
-            info = json.loads(done.read_text())
-            if (info.get("seed"), info.get("patients"), info.get("image_size"), info.get("version")) == (seed, patients, image_size, GENERATOR_VERSION):
-                info["up_to_date"] = True
-                return info  # the same tree is already there (generation is deterministic)
-        raise CxrbenchError(f"{out} exists and is not empty, with other settings (use --force to replace it)")
-    jobs = plan(patients, seed, image_size)
-    tmp = out.with_name(out.name + ".partial")
-    remove_tree(tmp)
-    writer = ReleaseWriter(tmp)
+    enc = E.get(encoding)
+    settings = {"seed": seed, "patients": patients, "image_size": image_size, "version": GENERATOR_VERSION,
+                "encoding": enc.name}
+    done = out / L.TRUTH_DIR / "generator.json"
+    if done.is_file() and (out / MARKER).is_file():
+        info = json.loads(done.read_text())
+        if {k: info.get(k, "legacy" if k == "encoding" else None) for k in settings} == settings:
+            info["up_to_date"] = True
+            return info  # the same tree is already there (generation is deterministic)
+        if not force:
+            raise CxrbenchError(f"{out} holds a synthetic root made with other settings "
+                                f"({', '.join(f'{k} {info.get(k)}' for k in settings)}); use --overwrite to replace it")
+    folder = OutputDir.claim(out, COMMAND, overwrite=force)
+    jobs = plan(patients, seed, image_size, enc.name)
+    writer = ReleaseWriter(folder.staging(), enc)
     chexpert, negbio, gold, truth_labels = [], [], [], []
     stats = {"studies": 0, "images": 0, "questions": 0, "boxes": 0, "displaced": 0, "missing": 0, "fallback": 0}
 
@@ -123,19 +139,21 @@ def generate(out: Path, patients: int, seed: int = 0, image_size: int = 512, wor
                 gold.append([rec.study_id, *rec.chexpert_gold])
 
     bar = tqdm(total=len(jobs), desc="synth patients", unit="patient", disable=not progress)
-    for records in ordered_map(generate_patient, jobs, workers):
-        consume(records)
-        bar.update()
-    bar.close()
+    try:
+        for records in ordered_map(generate_patient, jobs, workers):
+            consume(records)
+            bar.update()
+    except BaseException:
+        folder.discard()
+        raise
+    finally:
+        bar.close()
     realised = {k: (stats[k] / stats["boxes"] if stats["boxes"] else 0.0) for k in ("displaced", "missing", "fallback")}
     info = {
-        "generator": "cxrbench synth", "version": GENERATOR_VERSION, "seed": seed, "patients": patients, "image_size": image_size,
-        "split_fractions": SPLIT_FRACTIONS, "counts": stats,
+        "generator": COMMAND, **settings, "split_fractions": SPLIT_FRACTIONS, "counts": stats,
         "box_noise": {"displaced_rate": S.BOX_DISPLACED_RATE, "missing_rate": S.BOX_MISSING_RATE, "realised": realised},
         "missing_label_studies": MISSING_LABEL_STUDIES,
     }
     writer.close(chexpert, negbio, gold, truth_labels, info)
-    if out.exists():
-        remove_tree(out)
-    tmp.rename(out)
+    folder.commit()
     return info

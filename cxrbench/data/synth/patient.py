@@ -17,8 +17,10 @@ from cxrbench import vocab
 from cxrbench.data import layout as L
 from cxrbench.data.chexpert import labels_from_entities
 from cxrbench.data.quality import RATING_CODES, at_least
+from cxrbench.data.synth import encoding
 from cxrbench.data.synth import study as S
 from cxrbench.data.synth.anatomy import Traits
+from cxrbench.data.synth.encoding import StudyIds
 from cxrbench.data.synth.lexicon import ENTITY_BY_NAME
 from cxrbench.data.synth.qa import generate_qa
 from cxrbench.data.synth.study import Observation, Study
@@ -33,6 +35,7 @@ class PatientJob:
     study_ids: tuple[int, ...]
     split: str
     image_size: int
+    encoding: str = "legacy"   # how the files spell the data (cxrbench.data.synth.encoding)
 
 
 @dataclass
@@ -49,6 +52,7 @@ class StudyRecord:
     chexpert_graph: list[float | None]
     chexpert_gold: list[float | None]
     truth: dict[str, list[dict]] = field(default_factory=dict)
+    ids: StudyIds | None = None                          # the encoding's question / answer ids (real spelling)
 
 
 def _rng(job: PatientJob, purpose: int) -> np.random.Generator:
@@ -72,7 +76,7 @@ def generate_patient(job: PatientJob) -> list[StudyRecord]:
         images = S.make_images(srng, traits, mods, job.image_size)
         st = _build_study(srng, job, study_id, date, images, findings, traits, mods)
         st.image_bytes = S.render_images(images, traits, mods, findings, np.random.default_rng([job.seed, job.index, 200 + k]), anatomy_seed)
-        out.append(_serialise(st, srng, first, prev_date))
+        out.append(_serialise(st, srng, first, prev_date, encoding.get(job.encoding)))
         previous, prev_mods, prev_date = findings, mods, date
     return out
 
@@ -195,10 +199,12 @@ def chexpert_from_observations(observations: list[Observation]) -> list[float | 
     return [None if v != v else float(v) for v in vals]
 
 
-def _serialise(st: Study, rng: np.random.Generator, first: dt.date, prev_date: dt.date | None) -> StudyRecord:
+def _serialise(st: Study, rng: np.random.Generator, first: dt.date, prev_date: dt.date | None,
+               enc: encoding.Encoding) -> StudyRecord:
     qrng = np.random.default_rng(rng.integers(2 ** 63))
     questions, grades = generate_qa(st, qrng)
     sg = scene_graph_json(st)
+    ids = enc.study_ids(questions)
     pid, skey = st.patient_id, st.study_key
     views = [im.view for im in st.images]
     procedure = ("CHEST (PORTABLE AP)" if views and all(v == "AP" for v in views)
@@ -228,7 +234,7 @@ def _serialise(st: Study, rng: np.random.Generator, first: dt.date, prev_date: d
                               "localization_quality": sg["study_img_localization_quality"][im.image_id]})
     for q, g in zip(questions, grades):
         _question_rows(rows, pid, skey, q, g)
-    qa_doc = {"patient_id": pid, "study_id": skey, "questions": questions}
+    qa_doc = enc.qa_doc({"patient_id": pid, "study_id": skey, "questions": questions}, ids)
     exports = {}
     frontal_ids = {im.image_id for im in st.images if im.frontal}
     for name, threshold in L.EXPORTS.items():
@@ -243,7 +249,8 @@ def _serialise(st: Study, rng: np.random.Generator, first: dt.date, prev_date: d
         erows["image"] = [r for r in rows["image"] if r["image_id"] in frontal_ids]
         for q, (_, g) in zip(eq, keep):
             _question_rows(erows, pid, skey, q, g)
-        exports[name] = {"qa": orjson.dumps({"patient_id": pid, "study_id": skey, "questions": eq}), "rows": erows}
+        exports[name] = {"qa": orjson.dumps(enc.qa_doc({"patient_id": pid, "study_id": skey, "questions": eq}, ids)),
+                         "rows": erows}
     truth = {
         "findings": [{"study_id": st.study_id, "subject_id": st.subject_id, "entity": f.entity, "side": f.side,
                       "severity": f.severity, "regions": list(f.regions), "probability": f.probability, "change": f.change,
@@ -251,9 +258,10 @@ def _serialise(st: Study, rng: np.random.Generator, first: dt.date, prev_date: d
         "boxes": st.noise_log,
     }
     gold = _gold_labels(st)
-    return StudyRecord(st.subject_id, st.study_id, st.split, image_files, orjson.dumps(sg),
-                       orjson.dumps(study_row), orjson.dumps(qa_doc), rows, exports,
-                       chexpert_from_observations(st.all_observations()), gold, truth)
+    study_meta = enc.rows("study", [study_row], {skey: ids})[0]
+    return StudyRecord(st.subject_id, st.study_id, st.split, image_files, orjson.dumps(enc.scene_graph(sg)),
+                       orjson.dumps(study_meta), orjson.dumps(qa_doc), rows, exports,
+                       chexpert_from_observations(st.all_observations()), gold, truth, ids)
 
 
 def _gold_labels(st: Study) -> list[float | None]:
@@ -296,8 +304,11 @@ def _question_rows(rows: dict[str, list[dict]], pid: str, skey: str, q: dict, gr
     for a in flat:
         rows["answer"].append({"patient_id": pid, "study_id": skey, "question_id": q["question_id"], "answer_id": a["answer_id"],
                                "quality": a["answer_quality"]["rating"], "answer_type": a["answer_type"],
-                               "answer_level": a["answer_level"], "from_report": a["from_report"]})
+                               "answer_level": a["answer_level"], "from_report": a["from_report"],
+                               "_positiveness": a["positiveness"]})
         for iid, loc in a["localization"].items():
             rows["answer_image"].append({"patient_id": pid, "study_id": skey, "question_id": q["question_id"],
                                          "answer_id": a["answer_id"], "image_id": iid, "num_regions": len(loc["localization_reference_ids"]),
-                                         "localization_quality": loc["localization_quality"]})
+                                         "localization_quality": loc["localization_quality"],
+                                         "_is_localization_missing": bool(loc["missing_localization"]),
+                                         "_has_bboxes": bool(loc["bboxes"]), "_has_masks": bool(loc["instance_mask_ids"])})

@@ -12,12 +12,10 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import shutil
 import zipfile
 from pathlib import Path
 from typing import Any, Iterable
 
-import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -26,26 +24,14 @@ from cxrbench import vocab
 from cxrbench.data import layout as L
 from cxrbench.data.quality import mapping_csv
 from cxrbench.data.synth import lexicon as X
+from cxrbench.data.synth.encoding import Encoding, StudyIds, csv_table
 from cxrbench.data.synth.patient import StudyRecord
 from cxrbench.io import dumps_json
 
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 S, I64, I32, I8, F64, B = pa.string(), pa.int64(), pa.int32(), pa.int8(), pa.float64(), pa.bool_()
 
-SCHEMAS: dict[str, pa.Schema] = {
-    "patient": pa.schema([("patient_id", S), ("split", S), ("total_studies", I32), ("total_study_timespan", F64)]),
-    "study": pa.schema([("patient_id", S), ("study_id", S), ("split", S), ("quality", I8), ("num_observations", I32),
-                        ("num_images", I32), ("procedure", S), ("timestamp_since_first", F64), ("timespan_since_prev", F64)]),
-    "image": pa.schema([("patient_id", S), ("study_id", S), ("image_id", S), ("view_position", S), ("patient_orientation", S),
-                        ("width", I32), ("height", I32), ("localization_quality", I8)]),
-    "question": pa.schema([("patient_id", S), ("study_id", S), ("question_id", S), ("quality", I8), ("question_type", S),
-                           ("question_strategy", S), ("contains_report_answers", B), ("contains_template_answers", B),
-                           ("num_answers", I32)]),
-    "question_image": pa.schema([("patient_id", S), ("study_id", S), ("question_id", S), ("image_id", S), ("localization_quality", I8)]),
-    "answer": pa.schema([("patient_id", S), ("study_id", S), ("question_id", S), ("answer_id", S), ("quality", I8),
-                         ("answer_type", S), ("answer_level", I8), ("from_report", B)]),
-    "answer_image": pa.schema([("patient_id", S), ("study_id", S), ("question_id", S), ("answer_id", S), ("image_id", S),
-                               ("num_regions", I32), ("localization_quality", I8)]),
+SCHEMAS: dict[str, pa.Schema] = {  # the MIMIC-CXR-JPG tables and the truth (the QBA tables: encoding.py)
     "jpg_metadata": pa.schema([("dicom_id", S), ("subject_id", I64), ("study_id", I64), ("PerformedProcedureStepDescription", S),
                                ("ViewPosition", S), ("Rows", I64), ("Columns", I64), ("StudyDate", I64), ("StudyTime", F64),
                                ("ProcedureCodeSequence_CodeMeaning", S), ("ViewCodeSequence_CodeMeaning", S),
@@ -56,7 +42,6 @@ SCHEMAS: dict[str, pa.Schema] = {
     "truth_boxes": pa.schema([("study_id", I64), ("image_id", S), ("obs_id", S), ("region", S),
                               ("clean_bbox", pa.list_(F64)), ("bbox", pa.list_(F64)), ("noise", S)]),
 }
-assert all(tuple(SCHEMAS[t].names) == L.QBA_COLUMNS[t] for t in L.QBA_TABLES)
 assert tuple(SCHEMAS["jpg_metadata"].names) == L.METADATA_COLUMNS and tuple(SCHEMAS["jpg_split"].names) == L.SPLIT_COLUMNS
 
 
@@ -68,7 +53,7 @@ def gzip_bytes(data: bytes) -> bytes:
 
 
 class TableSink:
-    """One table written as ``.parquet`` and/or ``.csv.gz``, a batch at a time."""
+    """One table written as ``.parquet`` and/or ``.csv.gz``, a batch at a time (list columns as JSON text in the CSV)."""
 
     def __init__(self, stem: Path, schema: pa.Schema, parquet: bool = True, csv_gz: bool = True):
         stem.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +61,7 @@ class TableSink:
         self.pq = pq.ParquetWriter(str(stem) + ".parquet", schema, compression="zstd", write_statistics=True) if parquet else None
         self._csv_file = open(str(stem) + ".csv.gz", "wb") if csv_gz else None
         self._gz = gzip.GzipFile(filename="", mode="wb", fileobj=self._csv_file, mtime=0, compresslevel=6) if csv_gz else None
-        self._csv = pacsv.CSVWriter(self._gz, schema) if csv_gz else None
+        self._csv = pacsv.CSVWriter(self._gz, csv_table(schema.empty_table()).schema) if csv_gz else None
         self.rows = 0
 
     def write(self, rows: list[dict]) -> None:
@@ -86,7 +71,7 @@ class TableSink:
         if self.pq is not None:
             self.pq.write_table(table)
         if self._csv is not None:
-            self._csv.write_table(table)
+            self._csv.write_table(csv_table(table))
         self.rows += len(rows)
 
     def close(self) -> None:
@@ -119,24 +104,34 @@ class ZipSink:
 
 
 class QBASink:
-    """Metadata tables + the two zips of one QBA tree (the full release or an export)."""
+    """Metadata tables + the two zips of one QBA tree (the full release or an export), in an encoding."""
 
-    def __init__(self, root: Path, zips: bool = True):
-        self.root = root
+    def __init__(self, root: Path, enc: Encoding, zips: bool = True):
+        self.root, self.enc = root, enc
         meta = root / L.METADATA_DIR if zips else root  # metadata-only subsets are themselves metadata folders
-        self.tables = {t: TableSink(meta / f"{t}_metadata", SCHEMAS[t]) for t in L.QBA_TABLES}
+        self.tables = {t: TableSink(meta / f"{t}_metadata", enc.schema(t)) for t in L.QBA_TABLES}
         self.scene = ZipSink(root / L.SCENE_ZIP) if zips else None
         self.qa = ZipSink(root / L.QA_ZIP) if zips else None
         self.buffer: dict[str, list[dict]] = {t: [] for t in L.QBA_TABLES}
+        self.ids: dict[str, StudyIds | None] = {}
 
-    def add_rows(self, rows: dict[str, list[dict]]) -> None:
+    def add_rows(self, rows: dict[str, list[dict]], study_key: str | None = None, ids: StudyIds | None = None) -> None:
         for t in L.QBA_TABLES:
             self.buffer[t].extend(rows.get(t, ()))
+        if study_key is not None:
+            self.ids[study_key] = ids
+
+    def add_json(self, subject_id: int, study_id: int, scene_graph: bytes, metadata: bytes, qa: bytes) -> None:
+        enc = self.enc
+        self.scene.add(enc.member("scene_data", subject_id, study_id, "metadata"), metadata)
+        self.scene.add(enc.member("scene_data", subject_id, study_id, "scene_graph"), scene_graph)
+        self.qa.add(enc.member("qa", subject_id, study_id, "qa"), qa)
 
     def flush(self) -> None:
         for t in L.QBA_TABLES:
-            self.tables[t].write(self.buffer[t])
+            self.tables[t].write(self.enc.rows(t, self.buffer[t], self.ids))
             self.buffer[t] = []
+        self.ids = {}
 
     def close(self) -> None:
         self.flush()
@@ -193,16 +188,16 @@ class ReleaseWriter:
 
     FLUSH_EVERY = 64  # studies per Parquet row group / CSV chunk (fixed: the output must not depend on timing)
 
-    def __init__(self, out: Path):
+    def __init__(self, out: Path, enc: Encoding):
         self.out = out
         self.jpg = out / L.JPG_DIR
         self.qba = out / L.QBA_DIR
         self.truth = out / L.TRUTH_DIR
         for d in (self.jpg, self.qba, self.truth):
             d.mkdir(parents=True, exist_ok=True)
-        self.full = QBASink(self.qba)
-        self.exports = {name: QBASink(self.qba / L.EXPORTS_DIR / name) for name in L.EXPORTS}
-        self.subsets = {(e, sub): QBASink(self.qba / L.EXPORTS_DIR / e / L.METADATA_DIR / sub, zips=False)
+        self.full = QBASink(self.qba, enc)
+        self.exports = {name: QBASink(self.qba / L.EXPORTS_DIR / name, enc) for name in L.EXPORTS}
+        self.subsets = {(e, sub): QBASink(self.qba / L.EXPORTS_DIR / e / L.METADATA_DIR / sub, enc, zips=False)
                         for e, subs in L.EXPORT_SUBSETS.items() for sub in subs}
         self.jpg_tables = {"jpg_metadata": [], "jpg_split": []}
         self.jpg_meta = pq_free_csv_sink(self.jpg / L.METADATA_CSV, SCHEMAS["jpg_metadata"])
@@ -221,20 +216,17 @@ class ReleaseWriter:
             p.parent.mkdir(parents=True, exist_ok=True)
             p.write_bytes(data)
             self.image_paths.append(rel)
-        self.full.add_rows(rec.rows)
-        self.full.scene.add(L.study_member(rec.subject_id, rec.study_id, "metadata"), rec.study_metadata_json)
-        self.full.scene.add(L.study_member(rec.subject_id, rec.study_id, "scene_graph"), rec.scene_graph)
-        self.full.qa.add(L.study_member(rec.subject_id, rec.study_id, "qa"), rec.qa)
+        key = f"s{rec.study_id}"
+        self.full.add_rows(rec.rows, key, rec.ids)
+        self.full.add_json(rec.subject_id, rec.study_id, rec.scene_graph, rec.study_metadata_json, rec.qa)
         for name, ex in rec.exports.items():
             sink = self.exports[name]
-            sink.add_rows(ex["rows"])
-            sink.scene.add(L.study_member(rec.subject_id, rec.study_id, "metadata"), rec.study_metadata_json)
-            sink.scene.add(L.study_member(rec.subject_id, rec.study_id, "scene_graph"), rec.scene_graph)
-            sink.qa.add(L.study_member(rec.subject_id, rec.study_id, "qa"), ex["qa"])
+            sink.add_rows(ex["rows"], key, rec.ids)
+            sink.add_json(rec.subject_id, rec.study_id, rec.scene_graph, rec.study_metadata_json, ex["qa"])
             self.kept_patients[name].add(f"p{rec.subject_id}")
             for sub, threshold in L.EXPORT_SUBSETS.get(name, {}).items():
                 sub_rows = _subset_rows(ex["rows"], threshold)
-                self.subsets[(name, sub)].add_rows(sub_rows)
+                self.subsets[(name, sub)].add_rows(sub_rows, key, rec.ids)
                 if sub_rows["question"]:
                     self.kept_patients[(name, sub)].add(f"p{rec.subject_id}")
         self.jpg_tables["jpg_metadata"].extend(rec.rows["jpg_metadata"])
@@ -243,7 +235,7 @@ class ReleaseWriter:
             self.truth_buffer[k].extend(rec.truth.get(k, ()))
         self.labels.append((rec.subject_id, rec.study_id, rec.split, rec.chexpert_graph, rec.chexpert_gold))
         p = self.patients.setdefault(rec.subject_id, {"split": rec.split, "n": 0})
-        ts = orjson.loads(rec.study_metadata_json)["timestamp_since_first"]
+        ts = rec.rows["study"][0]["timestamp_since_first"]
         p["n"] += 1
         p["span"] = max(p.get("span", 0.0), ts)
         self.n += 1
@@ -305,11 +297,6 @@ def _subset_rows(rows: dict[str, list[dict]], threshold: str) -> dict[str, list[
     if not keep_q:
         out["study"], out["image"] = [], []
     return out
-
-
-def remove_tree(path: Path) -> None:
-    if path.exists():
-        shutil.rmtree(path)
 
 
 TRUTH_README = """# synthetic_truth
