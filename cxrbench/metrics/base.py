@@ -8,9 +8,17 @@ their rows, so the bootstrap in ``cxrbench.stats`` costs one weighted sum per re
 of recomputing the metric from raw data 10,000 times (the torchmetrics idea: keep the
 sufficient statistics, not the data).
 
-Metrics that are not functions of a sum (COCO mAP, anything needing a global sort of raw
-values) are a :class:`GenericStatistic`: a function of the (possibly repeated) item indices
-of a resample. The engine handles both; the generic path is slower but exact.
+Metrics that are not functions of a sum but of how often each item was drawn (COCO mAP: a
+precision-recall curve over the score-sorted detections, each weighted by its item's count) are
+a :class:`WeightedStatistic`: the engine hands it the per-item counts of a block of resamples at
+once and it evaluates all of them vectorised, with no Python loop over resamples. Anything else
+is a :class:`GenericStatistic`: a function of the (possibly repeated) item indices of one
+resample, evaluated one resample at a time; exact, and as slow as the metric.
+
+Every statistic can be *restricted* to a stratum (``restrict(mask)``: the same items, those
+outside the mask weigh nothing), which is what the shared draw of
+``cxrbench.stats.stratified.resample_strata`` resamples, or *subset* to it (``subset(mask)``: the
+stratum's items only, renumbered), which is the per-stratum draw.
 
 Metric modules never import torch: these classes only need numpy.
 """
@@ -56,6 +64,12 @@ class SufficientStats:
         """The same metric on a subset of items (a stratum)."""
         return SufficientStats(self.name, self.stats[np.asarray(mask)], self.reduce, self.signature, self.info)
 
+    def restrict(self, mask: np.ndarray) -> "SufficientStats":
+        """The same metric on the items of ``mask``, still indexed over all items (zero rows
+        elsewhere)."""
+        return SufficientStats(self.name, np.where(np.asarray(mask, dtype=bool)[:, None], self.stats, 0.0),
+                               self.reduce, self.signature, self.info)
+
 
 @dataclass(frozen=True)
 class GenericStatistic:
@@ -79,8 +93,74 @@ class GenericStatistic:
         idx = np.flatnonzero(np.asarray(mask))
         return GenericStatistic(self.name, len(idx), lambda sub: self.compute(idx[sub]), self.signature, self.info)
 
+    def restrict(self, mask: np.ndarray) -> "GenericStatistic":
+        keep = np.asarray(mask, dtype=bool)
+        return GenericStatistic(self.name, self.n_items, lambda idx: self.compute(idx[keep[idx]]), self.signature,
+                                self.info)
 
-Statistic = SufficientStats | GenericStatistic
+
+@dataclass(frozen=True)
+class WeightedStatistic:
+    """A metric computed from how often each item was drawn, for many resamples at once.
+
+    ``items`` are the (sorted, distinct) indices of the items the metric depends on; the other
+    items of the ``n_items`` weigh nothing. ``evaluate(weights)`` takes an integer array of shape
+    ``(b, len(items))``, ``weights[r, j]`` = how often ``items[j]`` was drawn in resample ``r``,
+    and returns the ``b`` values, vectorised over resamples (undefined: NaN). ``select(positions)``
+    returns the ``evaluate`` of the same metric on ``items[positions]`` alone (a stratum), so a
+    metric with costly per-item preparation (COCO box matching) prepares once.
+
+    An item drawn ``w`` times counts as ``w`` copies of it; ``compute(idx)`` is the value on an
+    explicit multiset of item indices (their order does not matter).
+    """
+
+    name: str
+    n_items: int
+    items: np.ndarray
+    evaluate: Callable[[np.ndarray], np.ndarray]
+    select: Callable[[np.ndarray], Callable[[np.ndarray], np.ndarray]]
+    signature: str = ""
+    info: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        items = np.asarray(self.items, dtype=np.int64).reshape(-1)
+        if items.size and (items[0] < 0 or items[-1] >= self.n_items or np.any(np.diff(items) <= 0)):
+            raise ValueError(f"{self.name}: items must be sorted distinct indices below n_items = {self.n_items}")
+        object.__setattr__(self, "items", items)
+
+    @property
+    def n(self) -> int:
+        return self.n_items
+
+    def value(self) -> float:
+        return self.compute(np.arange(self.n_items))
+
+    def compute(self, idx: np.ndarray) -> float:
+        if not self.items.size:
+            return float("nan")
+        weights = np.bincount(np.asarray(idx, dtype=np.int64), minlength=self.n_items)[self.items]
+        return float(self.evaluate(weights[None, :])[0])
+
+    def _on(self, positions: np.ndarray, n_items: int, items: np.ndarray) -> "WeightedStatistic":
+        def select(p: np.ndarray):
+            return self.select(positions[p])
+
+        return WeightedStatistic(self.name, n_items, items, self.select(positions), select, self.signature, self.info)
+
+    def restrict(self, mask: np.ndarray) -> "WeightedStatistic":
+        """The same metric on the items of ``mask``, still indexed over all ``n_items``."""
+        positions = np.flatnonzero(np.asarray(mask, dtype=bool)[self.items])
+        return self._on(positions, self.n_items, self.items[positions])
+
+    def subset(self, mask: np.ndarray) -> "WeightedStatistic":
+        """The same metric on the items of ``mask``, renumbered ``0 .. mask.sum() - 1``."""
+        mask = np.asarray(mask, dtype=bool)
+        positions = np.flatnonzero(mask[self.items])
+        rank = np.cumsum(mask) - 1
+        return self._on(positions, int(mask.sum()), rank[self.items[positions]])
+
+
+Statistic = SufficientStats | WeightedStatistic | GenericStatistic
 
 
 def mean_stats(name: str, values: np.ndarray, signature: str = "", outcome: str | None = None) -> SufficientStats:

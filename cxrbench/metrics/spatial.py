@@ -7,10 +7,15 @@ item (a localisation question) has a list of reference boxes and a list of predi
   its predicted boxes (the pixel-mask convention of the MIMIC-Ext-CXR-QBA validation, which
   unions all boxes of a finding), computed exactly on the rectangles (no rasterisation). With
   one box each it is the ordinary box IoU (``pycocotools.mask.iou``).
-- :func:`map_50`, :func:`map_75`, :func:`map_50_75`: class-agnostic COCO average precision
-  equal to ``pycocotools.cocoeval.COCOeval`` (``iouType="bbox"``, area "all", 100 detections
-  per image, 101-point interpolation) with one image per item; ``map_50_75`` is the mean of
-  AP@0.5 and AP@0.75 (seed 13.2), i.e. COCOeval with ``iouThrs=[0.5, 0.75]``.
+- :func:`map_50`, :func:`map_75`, :func:`map_50_75`, :func:`map_coco`: class-agnostic COCO
+  average precision equal to ``pycocotools.cocoeval.COCOeval`` (``iouType="bbox"``, area "all",
+  100 detections per image, 101-point interpolation) with one image per item; ``map_50_75`` is
+  the mean of AP@0.5 and AP@0.75 (seed 13.2), i.e. COCOeval with ``iouThrs=[0.5, 0.75]``;
+  ``map_coco`` is COCO's own mAP, AP averaged over IoU 0.50:0.05:0.95 (COCOeval's defaults).
+  Their statistics are :class:`~cxrbench.metrics.base.WeightedStatistic`: boxes are matched once
+  per item, and a bootstrap resample's AP is the precision-recall curve of the score-sorted
+  detections weighted by their item's count (:class:`DetectionTable`), equal to COCOeval on
+  the resample with the drawn items duplicated.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from cxrbench.metrics.base import GenericStatistic, SufficientStats, mean_stats
+from cxrbench.metrics.base import SufficientStats, WeightedStatistic, mean_stats
 
 Box = Sequence[float]
 MAX_DETS = 100
@@ -147,6 +152,9 @@ def _match_image(gt: np.ndarray, dt: np.ndarray, scores: np.ndarray, thresholds:
         return scores, np.zeros((len(thresholds), len(dt)), dtype=bool)
     ious = _box_iou_matrix(dt, gt)
     tp = np.zeros((len(thresholds), len(dt)), dtype=bool)
+    if len(gt) == 1 and len(dt) == 1:  # the common case: one box each
+        tp[:, 0] = [ious[0, 0] >= min(t, 1 - 1e-10) for t in thresholds]
+        return scores, tp
     for ti, t in enumerate(thresholds):
         taken = np.zeros(len(gt), dtype=bool)
         for di in range(len(dt)):
@@ -161,38 +169,69 @@ def _match_image(gt: np.ndarray, dt: np.ndarray, scores: np.ndarray, thresholds:
     return scores, tp
 
 
-def _average_precision(scores: np.ndarray, tp: np.ndarray, n_gt: int) -> np.ndarray:
-    """COCOeval.accumulate for one category: per threshold, 101-point interpolated AP
-    (NaN where there is no ground truth, COCO's -1)."""
-    if n_gt == 0:
-        return np.full(tp.shape[0], np.nan)
-    order = np.argsort(-scores, kind="mergesort")
-    tp = tp[:, order]
-    tp_sum = np.cumsum(tp, axis=1, dtype=np.float64)
-    fp_sum = np.cumsum(~tp, axis=1, dtype=np.float64)
-    out = np.zeros(tp.shape[0])
-    nd = tp.shape[1]
-    if nd == 0:
+class _Layout:
+    """The score-sorted detection sequence as weighted entries, and its TP runs per threshold.
+
+    An entry stands for one detection drawn as often as its item (weight = the item's count).
+    Only the ends of runs of consecutive true positives can carry the precision envelope at a
+    recall level (inside a run of TPs precision rises, inside a run of FPs recall stays put), so
+    a resample's AP needs the cumulative weights at the run boundaries only.
+
+    Exception: an item with several detections of one score. COCOeval lists a resample's copies
+    of an image one after the other, each copy with all its tied detections, so the pattern of
+    the tie block repeats per copy; there the block is expanded to ``copies`` entries per
+    detection, entry ``k`` weighing 1 when the item was drawn more than ``k`` times.
+    """
+
+    def __init__(self, item: np.ndarray, tp: np.ndarray, block_start: np.ndarray, copies: int):
+        nd = len(item)
+        expand = np.diff(np.r_[block_start, nd]) > 1           # blocks of >= 2 tied detections
+        if copies > 1 and expand.any():
+            start_of = np.repeat(block_start, np.diff(np.r_[block_start, nd]))
+            multi = np.repeat(expand, np.diff(np.r_[block_start, nd]))
+            reps = np.where(multi, copies, 1)
+            pos = np.repeat(np.arange(nd), reps)
+            k = np.arange(len(pos)) - np.repeat(np.cumsum(reps) - reps, reps)
+            order = np.lexsort((pos - start_of[pos], k, start_of[pos]))  # by block, copy, place in block
+            pos, k = pos[order], k[order]
+            self.copy = np.where(multi[pos], k, -1)
+        else:
+            pos = np.arange(nd)
+            self.copy = None
+        self.item = item[pos]
+        self.runs = []
+        for t in range(tp.shape[0]):
+            s = tp[t, pos]
+            prev, nxt = np.r_[False, s[:-1]], np.r_[s[1:], False]
+            self.runs.append((np.flatnonzero(s & ~prev), np.flatnonzero(s & ~nxt)))
+
+    def weights(self, w: np.ndarray) -> np.ndarray:
+        out = w[:, self.item]
+        if self.copy is not None:
+            drawn = self.copy >= 0
+            out[:, drawn] = out[:, drawn] > self.copy[drawn]
         return out
-    for t in range(tp.shape[0]):
-        rc = tp_sum[t] / n_gt
-        pr = tp_sum[t] / (fp_sum[t] + tp_sum[t] + np.spacing(1))
-        pr = np.maximum.accumulate(pr[::-1])[::-1]
-        inds = np.searchsorted(rc, REC_THRS, side="left")
-        q = np.where(inds < nd, pr[np.minimum(inds, nd - 1)], 0.0)
-        out[t] = q.mean()
-    return out
 
 
-class _DetectionTable:
-    """Per-item matches precomputed once; AP of any multiset of items is then a sort."""
+class DetectionTable:
+    """COCO matches of every item at every threshold, computed once; the AP of any weighting of
+    the items (a bootstrap resample) is then a weighted precision-recall curve, no re-matching.
+
+    Items are images; a weighting draws item ``i`` ``w_i`` times, which COCOeval sees as ``w_i``
+    copies of the image, the copies of an item next to each other and the items in their order
+    (ties in score are broken by image order, as COCOeval's stable sort does). ``ap(weights)``
+    evaluates a ``(b, len(items))`` block of integer weightings at once.
+    """
+
+    _ELEMENTS = 1 << 22   # cumulative-weight entries per chunk of weightings
 
     def __init__(self, boxes_true, boxes_pred, scores_pred, thresholds: Sequence[float]):
         if not (len(boxes_true) == len(boxes_pred) == len(scores_pred)):
             raise ValueError("boxes_true, boxes_pred and scores_pred must have one entry per item")
-        self.thresholds = tuple(thresholds)
-        scores, tps, n_det, n_gt = [], [], [], []
-        for t, p, s in zip(boxes_true, boxes_pred, scores_pred):
+        self.thresholds = tuple(float(t) for t in thresholds)
+        self.n_items = len(boxes_true)
+        scores, tps, det_item, n_gt = [], [], [], np.zeros(self.n_items, dtype=np.int64)
+        for i, (t, p, s) in enumerate(zip(boxes_true, boxes_pred, scores_pred)):
             gt, dt = _as_boxes(t), _as_boxes(p)
             s = np.ones(len(dt)) if s is None else np.asarray(s, dtype=np.float64).reshape(-1)
             if len(s) != len(dt):
@@ -200,84 +239,169 @@ class _DetectionTable:
             sc, tp = _match_image(gt, dt, s, self.thresholds)
             scores.append(sc)
             tps.append(tp)
-            n_det.append(len(sc))
-            n_gt.append(len(gt))
-        self.scores = np.concatenate(scores) if scores else np.zeros(0)
-        self.tp = np.concatenate(tps, axis=1) if tps else np.zeros((len(self.thresholds), 0), bool)
-        self.n_det = np.asarray(n_det, dtype=np.int64)
-        self.n_gt = np.asarray(n_gt, dtype=np.int64)
-        self.offsets = np.concatenate([[0], np.cumsum(self.n_det)])[:-1]
+            det_item.append(np.full(len(sc), i, dtype=np.int64))
+            n_gt[i] = len(gt)
+        score = np.concatenate(scores) if scores else np.zeros(0)
+        tp = np.concatenate(tps, axis=1) if tps else np.zeros((len(self.thresholds), 0), bool)
+        item = np.concatenate(det_item) if det_item else np.zeros(0, dtype=np.int64)
+        # the items that matter: with a ground truth or a detection
+        self.items = np.flatnonzero((n_gt > 0) | (np.bincount(item, minlength=self.n_items) > 0))
+        position = np.full(self.n_items, -1, dtype=np.int64)
+        position[self.items] = np.arange(len(self.items))
+        order = np.argsort(-score, kind="mergesort")     # COCOeval.accumulate's sort of all detections
+        self._init(position[item[order]], score[order], tp[:, order], n_gt[self.items])
+
+    def _init(self, item: np.ndarray, score: np.ndarray, tp: np.ndarray, n_gt: np.ndarray) -> None:
+        self.det_item, self.det_score, self.det_tp, self.n_gt = item, score, tp, n_gt
+        new = np.r_[True, (item[1:] != item[:-1]) | (score[1:] != score[:-1])] if len(item) else np.zeros(0, bool)
+        self.block_start = np.flatnonzero(new)           # runs of one item's tied detections
+        expand = np.diff(np.r_[self.block_start, len(item)]) > 1
+        self.tied_items = np.unique(item[self.block_start[expand]])
+        self._layouts: dict[int, _Layout] = {}
+        self._subtables: dict[bytes, DetectionTable] = {}
         self._memo: tuple[np.ndarray, np.ndarray] | None = None
 
-    def ap_cached(self, idx: np.ndarray) -> np.ndarray:
-        """:meth:`ap` with a one-entry memo, so statistics sharing this table (AP@0.5, AP@0.75
-        and their mean) sort a bootstrap resample's detections once."""
-        idx = np.asarray(idx, dtype=np.int64)
-        if self._memo is None or not np.array_equal(self._memo[0], idx):
-            self._memo = (idx.copy(), self.ap(idx))
-        return self._memo[1]
+    def select(self, positions: np.ndarray) -> "DetectionTable":
+        """The table of ``items[positions]`` alone (cached: a metric family shares it)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        key = positions.tobytes()
+        sub = self._subtables.get(key)
+        if sub is None:
+            rank = np.full(len(self.items), -1, dtype=np.int64)
+            rank[positions] = np.arange(len(positions))
+            keep = rank[self.det_item] >= 0
+            sub = DetectionTable.__new__(DetectionTable)
+            sub.thresholds, sub.n_items, sub.items = self.thresholds, len(positions), np.arange(len(positions))
+            sub._init(rank[self.det_item[keep]], self.det_score[keep], self.det_tp[:, keep], self.n_gt[positions])
+            self._subtables[key] = sub
+        return sub
 
-    def ap(self, idx: np.ndarray) -> np.ndarray:
-        idx = np.asarray(idx, dtype=np.int64)
-        lens = self.n_det[idx]
-        total = int(lens.sum())
-        # detections of the chosen items, concatenated in the order of idx (COCO's image order)
-        starts = np.repeat(self.offsets[idx] - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens)
-        det = starts + np.arange(total)
-        return _average_precision(self.scores[det], self.tp[:, det], int(self.n_gt[idx].sum()))
+    def _layout(self, copies: int) -> _Layout:
+        copies = copies if self.tied_items.size else 1
+        if copies not in self._layouts:
+            self._layouts[copies] = _Layout(self.det_item, self.det_tp, self.block_start, copies)
+        return self._layouts[copies]
+
+    def ap(self, weights: np.ndarray) -> np.ndarray:
+        """AP at each threshold, ``(b, T)``, of a ``(b, len(items))`` block of integer weights
+        (NaN where the weighting holds no ground truth, COCO's -1). The last block is memoised,
+        so the members of a family (AP@0.5, AP@0.75, their means) evaluate it once."""
+        if self._memo is not None and self._memo[0] is weights:
+            return self._memo[1]
+        w = np.asarray(weights)
+        out = np.empty((w.shape[0], len(self.thresholds)))
+        nv = max(1, len(self.det_item) * (int(w.max(initial=1)) if self.tied_items.size else 1))
+        step = max(1, self._ELEMENTS // nv)
+        for lo in range(0, w.shape[0], step):
+            out[lo:lo + step] = self._ap(w[lo:lo + step])
+        self._memo = (weights, out)
+        return out
+
+    def _ap(self, w: np.ndarray) -> np.ndarray:
+        b = w.shape[0]
+        G = w.astype(np.int64) @ self.n_gt                   # ground truths of each weighting
+        out = np.zeros((b, len(self.thresholds)))
+        out[G == 0] = np.nan
+        if not len(self.det_item) or not (G > 0).any():
+            return out
+        copies = int(w[:, self.tied_items].max(initial=1)) if self.tied_items.size else 1
+        layout = self._layout(copies)
+        wv = layout.weights(w)
+        dtype = np.int32 if int(w.sum(axis=1).max(initial=0)) * max(copies, 1) < 2**31 else np.int64
+        A = np.cumsum(wv, axis=1, dtype=dtype)               # cumulative detections drawn
+        A0 = np.concatenate([np.zeros((b, 1), dtype=dtype), A], axis=1)   # A0[:, e + 1] = A[:, e]
+        # recall level k needs the first point with fl(ctp / G) >= REC_THRS[k]: the least such
+        # integer ctp, found exactly (COCOeval compares the float recall)
+        Gf = np.where(G > 0, G, 1).astype(np.float64)[:, None]
+        need = np.clip(np.ceil(REC_THRS[None, :] * Gf), 0, Gf)
+        for _ in range(4):
+            need -= (need > 0) & ((need - 1) / Gf >= REC_THRS[None, :])
+            need += (need / Gf < REC_THRS[None, :]) & (need < Gf)
+        span = np.int64(G.max()) + 1
+        offset = np.arange(b, dtype=np.int64)[:, None] * span
+        for t, (starts, ends) in enumerate(layout.runs):
+            m = len(ends)
+            if m == 0:
+                continue
+            ctp = np.cumsum(A0[:, ends + 1] - A0[:, starts], axis=1, dtype=np.int64)   # TPs up to each run end
+            drawn = A0[:, ends + 1].astype(np.float64)                                 # tp + fp there
+            precision = ctp / (drawn + np.spacing(1))        # COCOeval: tp / (fp + tp + eps)
+            envelope = np.maximum.accumulate(precision[:, ::-1], axis=1)[:, ::-1]
+            first = np.searchsorted((ctp + offset).ravel(), (need.astype(np.int64) + offset).ravel(), side="left")
+            first = first.reshape(b, -1) - np.arange(b)[:, None] * m
+            q = np.where(first < m, np.take_along_axis(envelope, np.minimum(first, m - 1), axis=1), 0.0)
+            out[:, t] = np.where(G > 0, q.mean(axis=1), np.nan)
+        return out
+
+
+COCO_IOU_THRESHOLDS = np.linspace(.5, 0.95, int(np.round((0.95 - .5) / .05)) + 1, endpoint=True)  # COCOeval's
+_SIGNATURE = "coco-bbox-ap|class-agnostic|iou:{thr}|area:all|maxdets:" + str(MAX_DETS) + "|101-point"
+
+
+def _map_statistic(name: str, table: DetectionTable, which: Sequence[int], thr: str) -> WeightedStatistic:
+    which = list(which)
+
+    def evaluator(tab: DetectionTable):
+        return lambda weights: _nanmean_rows(tab.ap(weights)[:, which])
+
+    return WeightedStatistic(name, table.n_items, table.items, evaluator(table),
+                             lambda positions: evaluator(table.select(positions)),
+                             signature=_SIGNATURE.format(thr=thr))
+
+
+def _nanmean_rows(x: np.ndarray) -> np.ndarray:
+    """Mean of each row over its defined values (NaN where none is: no ground truth)."""
+    ok = ~np.isnan(x)
+    n = ok.sum(axis=1)
+    return np.where(n > 0, np.where(ok, x, 0.0).sum(axis=1) / np.maximum(n, 1), np.nan)
 
 
 def map_stats(boxes_true, boxes_pred, scores_pred=None, thresholds: Sequence[float] = (0.5,),
-              name: str | None = None) -> GenericStatistic:
-    """COCO AP averaged over ``thresholds`` as a :class:`GenericStatistic` over items (each item
-    one image); ``compute(idx)`` re-sorts the precomputed detections of the items ``idx``."""
+              name: str | None = None) -> WeightedStatistic:
+    """COCO AP averaged over ``thresholds`` as a :class:`WeightedStatistic` over items (each
+    item one image): the matching runs once; a resample weighs each detection by its item's
+    count."""
     if scores_pred is None:
         scores_pred = [None] * len(boxes_pred)
-    table = _DetectionTable(boxes_true, boxes_pred, scores_pred, thresholds)
-
-    def compute(idx: np.ndarray) -> float:
-        ap = table.ap(idx)
-        return float(np.nanmean(ap)) if not np.isnan(ap).all() else float("nan")
-
-    thr = ",".join(f"{t:g}" for t in thresholds)
+    table = DetectionTable(boxes_true, boxes_pred, scores_pred, thresholds)
     name = name or ("map_" + "_".join(f"{round(t * 100)}" for t in thresholds))
-    return GenericStatistic(name, len(table.n_det), compute,
-                            signature=f"coco-bbox-ap|class-agnostic|iou:{thr}|area:all|maxdets:{MAX_DETS}|101-point")
+    return _map_statistic(name, table, range(len(thresholds)), ",".join(f"{t:g}" for t in thresholds))
 
 
-def map_family_stats(boxes_true, boxes_pred, scores_pred=None) -> dict[str, GenericStatistic]:
-    """``map_50``, ``map_75`` and ``map_50_75`` over one shared detection table: the matching
-    runs once, and a bootstrap resample's detections are sorted once for all three."""
+def map_family_stats(boxes_true, boxes_pred, scores_pred=None) -> dict[str, WeightedStatistic]:
+    """``map_50``, ``map_75``, ``map_50_75`` and ``map_coco`` over one shared detection table at
+    COCO's ten IoU thresholds 0.50:0.05:0.95 (which hold 0.5 and 0.75 exactly): the matching
+    runs once, and a block of resamples is evaluated once for all four."""
     if scores_pred is None:
         scores_pred = [None] * len(boxes_pred)
-    table = _DetectionTable(boxes_true, boxes_pred, scores_pred, (0.5, 0.75))
-
-    def make(name: str, which: list[int], thr: str) -> GenericStatistic:
-        def compute(idx: np.ndarray) -> float:
-            ap = table.ap_cached(idx)[which]
-            return float(np.nanmean(ap)) if not np.isnan(ap).all() else float("nan")
-
-        return GenericStatistic(name, len(table.n_det), compute,
-                                signature=f"coco-bbox-ap|class-agnostic|iou:{thr}|area:all|maxdets:{MAX_DETS}|101-point")
-
-    return {"map_50": make("map_50", [0], "0.5"), "map_75": make("map_75", [1], "0.75"),
-            "map_50_75": make("map_50_75", [0, 1], "0.5,0.75")}
+    table = DetectionTable(boxes_true, boxes_pred, scores_pred, COCO_IOU_THRESHOLDS)
+    i50, i75 = COCO_IOU_THRESHOLDS.tolist().index(0.5), COCO_IOU_THRESHOLDS.tolist().index(0.75)
+    return {"map_50": _map_statistic("map_50", table, [i50], "0.5"),
+            "map_75": _map_statistic("map_75", table, [i75], "0.75"),
+            "map_50_75": _map_statistic("map_50_75", table, [i50, i75], "0.5,0.75"),
+            "map_coco": _map_statistic("map_coco", table, range(len(COCO_IOU_THRESHOLDS)), "0.5:0.05:0.95")}
 
 
 def map_50(boxes_true, boxes_pred, scores_pred=None) -> float:
     """COCO AP at IoU 0.5 (``COCOeval.stats[1]``, one category, one image per item)."""
-    return map_family_stats(boxes_true, boxes_pred, scores_pred)["map_50"].value()
+    return map_stats(boxes_true, boxes_pred, scores_pred, (0.5,)).value()
 
 
 def map_75(boxes_true, boxes_pred, scores_pred=None) -> float:
     """COCO AP at IoU 0.75 (``COCOeval.stats[2]``)."""
-    return map_family_stats(boxes_true, boxes_pred, scores_pred)["map_75"].value()
+    return map_stats(boxes_true, boxes_pred, scores_pred, (0.75,)).value()
 
 
 def map_50_75(boxes_true, boxes_pred, scores_pred=None) -> float:
     """``(AP@0.5 + AP@0.75) / 2`` (seed 13.2): ``COCOeval`` with ``iouThrs=[0.5, 0.75]``,
-    ``stats[0]``."""
-    return map_family_stats(boxes_true, boxes_pred, scores_pred)["map_50_75"].value()
+    ``stats[0]``. Not COCO's mAP: that is :func:`map_coco`."""
+    return map_stats(boxes_true, boxes_pred, scores_pred, (0.5, 0.75), name="map_50_75").value()
+
+
+def map_coco(boxes_true, boxes_pred, scores_pred=None) -> float:
+    """COCO's mAP, AP averaged over IoU 0.50:0.05:0.95 (``COCOeval.stats[0]`` with its default
+    ``iouThrs``): the number detection papers quote as "AP" or "mAP@[.5:.95]"."""
+    return map_stats(boxes_true, boxes_pred, scores_pred, COCO_IOU_THRESHOLDS, name="map_coco").value()
 
 
 # ------------------------------------------------------------------------------- region sets

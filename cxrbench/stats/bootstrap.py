@@ -12,7 +12,12 @@ understates the uncertainty (docs/statistics.md).
 
 Undefined values: a statistic may be NaN on some resamples (no positives drawn). Those resamples
 are dropped, the interval is computed from the defined ones, and their number is reported in
-``n_undefined``; it is never silently folded into the interval.
+``n_undefined``; it is never silently folded into the interval. Too few resampling units
+(``cxrbench.stats.guards``): the interval carries a ``note``, and a paired test is undefined.
+
+Strata: :func:`bootstrap_table` and :func:`paired_bootstrap_strata` take every stratum's
+distribution from one shared draw of all units (``draw="shared"``, the default) or resample
+each stratum on its own units (``draw="per_stratum"``); see :mod:`cxrbench.stats.stratified`.
 
 References: Efron & Tibshirani (1993), *An Introduction to the Bootstrap*, ch. 13-16; Koehn
 (2004), "Statistical significance tests for machine translation evaluation" (paired bootstrap).
@@ -26,17 +31,21 @@ from typing import Iterator, Mapping
 import numpy as np
 
 from cxrbench.metrics.base import Statistic
+from cxrbench.stats.guards import units_note
 from cxrbench.stats.intervals import METHODS, bca_interval, percentile_interval
-from cxrbench.stats.report import format_ci
-from cxrbench.stats.resampling import Distributions, resample, resample_strata
+from cxrbench.stats.report import format_ci, metric_entry
+from cxrbench.stats.resampling import Distributions, resample
+from cxrbench.stats.stratified import DRAWS, resample_strata
 
 
 @dataclass(frozen=True)
 class BootstrapResult:
     """A statistic's value with its bootstrap confidence interval.
 
-    ``n`` items in ``n_clusters`` resampling units; ``n_undefined`` of the ``n_resamples``
-    resamples gave an undefined (NaN) value and were left out of the interval.
+    ``n`` items of the stratum; ``n_clusters`` resampling units that carry the statistic (hold
+    an item it is computed from); ``n_undefined`` of the ``n_resamples`` resamples gave an
+    undefined (NaN) value and were left out of the interval; ``note``: why the interval is not
+    to be trusted (too few units, ``cxrbench.stats.guards``), else "".
     """
 
     value: float
@@ -48,12 +57,15 @@ class BootstrapResult:
     confidence: float
     n_resamples: int
     n_undefined: int = 0
+    note: str = ""
 
     def to_dict(self) -> dict:
-        """The run-dir ``metrics.json`` entry: ``{"value", "ci": [lo, hi], "n"}`` plus the details."""
+        """The run-dir ``metrics.json`` entry (:func:`~cxrbench.stats.report.metric_entry`:
+        ``{"value", "ci": [lo, hi], "n"}``) plus the details."""
         d = asdict(self)
-        d["ci"] = [d.pop("ci_low"), d.pop("ci_high")]
-        return d
+        for k in ("value", "ci_low", "ci_high", "n"):
+            d.pop(k)
+        return {**metric_entry(self.value, self, self.n), **d}
 
     def format(self, digits: int = 3) -> str:
         """``value [95% CI: lo, hi]`` (seed 15.3)."""
@@ -67,6 +79,9 @@ class PairedBootstrapResult:
     ``p_value`` is the two-sided bootstrap test of ``diff = 0``: the bootstrap distribution of
     the difference, shifted to the null, ``p = (1 + #{|δ* − δ̂| ≥ |δ̂|}) / (B + 1)`` over the
     ``B`` defined resamples (Efron & Tibshirani 1993, 16.4; the +1 as in sacrebleu).
+    ``n_clusters``: resampling units that carry the metric in either run. Below
+    ``guards.MIN_UNITS`` of them the test is undefined: ``p_value`` NaN, ``note`` says why (the
+    interval is still given, for description).
     """
 
     value_a: float
@@ -81,15 +96,18 @@ class PairedBootstrapResult:
     confidence: float
     n_resamples: int
     n_undefined: int = 0
+    note: str = ""
 
 
-def _check(method: str, confidence: float, n_resamples: int) -> None:
+def _check(method: str, confidence: float, n_resamples: int, draw: str = "shared") -> None:
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must lie in (0, 1), got {confidence}")
     if int(n_resamples) < 1:
         raise ValueError(f"n_resamples must be positive, got {n_resamples}")
+    if draw not in DRAWS:
+        raise ValueError(f"draw must be one of {DRAWS}, got {draw!r}")
 
 
 def _interval(boot: np.ndarray, hat: float, jack: np.ndarray | None, method: str,
@@ -131,8 +149,10 @@ def _single(dist: Distributions, i: int, method: str, confidence: float) -> Boot
     boot = dist.theta_boot[i]
     jack = None if dist.theta_jack is None else dist.theta_jack[i]
     lo, hi = _interval(boot, dist.theta_hat[i], jack, method, confidence)
-    return BootstrapResult(float(dist.theta_hat[i]), lo, hi, dist.n_items, dist.n_units, method,
-                           confidence, boot.size, int(np.isnan(boot).sum()))
+    units = dist.units_with(i)
+    note = units_note(units, "interval") if np.isfinite(dist.theta_hat[i]) else ""
+    return BootstrapResult(float(dist.theta_hat[i]), lo, hi, dist.n_items, units, method,
+                           confidence, boot.size, int(np.isnan(boot).sum()), note)
 
 
 def bootstrap_ci(statistic: Statistic, clusters=None, *, n_resamples: int = 10_000,
@@ -146,27 +166,33 @@ def bootstrap_ci(statistic: Statistic, clusters=None, *, n_resamples: int = 10_0
 def bootstrap_table(statistics: Mapping[str, Statistic], strata: Mapping[str, np.ndarray],
                     clusters=None, *, n_resamples: int = 10_000, confidence: float = 0.95,
                     method: str = "percentile", seed=0, progress: bool | None = None,
-                    ) -> dict[str, dict[str, BootstrapResult]]:
+                    draw: str = "shared", batch: int | None = None) -> dict[str, dict[str, BootstrapResult]]:
     """CIs of every statistic in every stratum (e.g. ``overall`` and each question type).
 
-    ``strata`` maps a stratum name to a boolean item mask (strata may overlap). Each stratum is
-    bootstrapped on its own items and units with the same ``seed``, so a stratum's row equals
-    ``bootstrap_many({k: s.subset(mask) ...}, clusters[mask], seed=seed)`` (up to rounding);
-    the per-stratum sums are built in one pass over the items (``resampling.StrataSums``).
-    """
-    from tqdm.auto import tqdm
+    ``statistics`` cover all items (rows a metric does not apply to contribute nothing);
+    ``strata`` maps a stratum name to a boolean item mask (strata may overlap).
 
-    _check(method, confidence, n_resamples)
+    ``draw="shared"``: one draw of unit counts over all units per resample, shared by every
+    stratum and statistic; a stratum's row equals ``bootstrap_many({k: s.restrict(mask) ...},
+    clusters, seed=seed)`` (up to rounding). ``draw="per_stratum"``: each stratum bootstrapped
+    on its own items and units with the same ``seed``; a row equals ``bootstrap_many({k:
+    s.subset(mask) ...}, clusters[mask], seed=seed)``. The per-stratum sums are built in one pass
+    over the items (``stratified.StrataSums``). Returns ``{stratum: {name: BootstrapResult}}``.
+    """
+    _check(method, confidence, n_resamples, draw)
     names = list(statistics)
     if not names:
         return {stratum: {} for stratum in strata}
     dists = resample_strata([statistics[k] for k in names], list(strata.values()), clusters,
-                            n_resamples=n_resamples, seed=seed, jackknife=(method == "bca"))
-    out: dict[str, dict[str, BootstrapResult]] = {}
-    for stratum, dist in tqdm(zip(strata, dists), total=len(strata), desc="bootstrap strata", leave=False,
-                              disable=None if progress is None else not progress):
-        out[stratum] = {name: _single(dist, i, method, confidence) for i, name in enumerate(names)}
-    return out
+                            n_resamples=n_resamples, seed=seed, batch=batch, jackknife=(method == "bca"),
+                            draw=draw, progress=progress if draw == "shared" else False)
+    if draw == "per_stratum" and progress is not False:
+        from tqdm.auto import tqdm
+
+        dists = tqdm(dists, total=len(strata), desc="bootstrap strata", leave=False,
+                     disable=None if progress is None else not progress)
+    return {stratum: {name: _single(dist, i, method, confidence) for i, name in enumerate(names)}
+            for stratum, dist in zip(strata, dists)}
 
 
 def paired_bootstrap_many(baseline: Mapping[str, Statistic], runs: Mapping[str, Mapping[str, Statistic]],
@@ -191,13 +217,15 @@ def paired_bootstrap_many(baseline: Mapping[str, Statistic], runs: Mapping[str, 
 def paired_bootstrap_strata(baseline: Mapping[str, Statistic], runs: Mapping[str, Mapping[str, Statistic]],
                             strata: Mapping[str, np.ndarray], clusters=None, *, n_resamples: int = 10_000,
                             confidence: float = 0.95, method: str = "percentile", seed=0,
+                            draw: str = "shared", batch: int | None = None, progress: bool | None = False,
                             ) -> Iterator[tuple[str, dict[str, dict[str, PairedBootstrapResult]]]]:
-    """:func:`paired_bootstrap_many` on each stratum mask in turn (same seed for every stratum),
-    yielding ``(stratum, {run: {metric: result}})``; per-stratum sums are built in one pass."""
-    _check(method, confidence, n_resamples)
+    """:func:`paired_bootstrap_many` in every stratum, yielding ``(stratum, {run: {metric:
+    result}})``: from one shared draw of all units (``draw="shared"``) or on each stratum's own
+    units with the same seed (``draw="per_stratum"``), as :func:`bootstrap_table`."""
+    _check(method, confidence, n_resamples, draw)
     keys, flat = _flatten(baseline, runs)
     dists = resample_strata(flat, list(strata.values()), clusters, n_resamples=n_resamples, seed=seed,
-                            jackknife=(method == "bca"))
+                            batch=batch, jackknife=(method == "bca"), draw=draw, progress=progress)
     for stratum, dist in zip(strata, dists):
         yield stratum, _paired_all(dist, keys, runs, method, confidence)
 
@@ -228,12 +256,14 @@ def _paired(dist: Distributions, ia: int, ib: int, method: str, confidence: floa
     jack = None if dist.theta_jack is None else snap(dist.theta_jack[ib] - dist.theta_jack[ia])
     lo, hi = _interval(boot, diff, jack, method, confidence)
     defined = boot[~np.isnan(boot)]
-    if np.isfinite(diff) and defined.size:
+    units = dist.units_with(ia, ib)
+    note = units_note(units, "test") if np.isfinite(diff) else ""
+    if np.isfinite(diff) and defined.size and not note:
         p = (1.0 + np.count_nonzero(np.abs(defined - diff) >= abs(diff))) / (defined.size + 1.0)
     else:
         p = np.nan
-    return PairedBootstrapResult(float(a), float(b), float(diff), lo, hi, float(p), dist.n_items, dist.n_units,
-                                 method, confidence, boot.size, int(boot.size - defined.size))
+    return PairedBootstrapResult(float(a), float(b), float(diff), lo, hi, float(p), dist.n_items, units,
+                                 method, confidence, boot.size, int(boot.size - defined.size), note)
 
 
 def paired_bootstrap(stat_a: Statistic, stat_b: Statistic, clusters=None, *, n_resamples: int = 10_000,

@@ -27,6 +27,15 @@ comparisons of that metric with that test, so adding a metric does not dilute th
 
 Effect sizes (per-item metrics only): Cohen's d with the seed's pooled SD (``effect_size``)
 and the paired d_z, of the run's per-item values against the baseline's.
+
+Guards (``cxrbench.stats.guards``): every test of a row needs at least ``MIN_UNITS`` resampling
+units carrying the metric in the stratum (either run), McNemar's χ² forms at least
+``MIN_DISCORDANT`` discordant pairs; below that the test is undefined (statistic and p-value
+NaN, never significant, not a member of any correction family) and ``note`` says why.
+
+Draw: every stratum's paired bootstrap comes from one shared draw of all units
+(``ComparisonSettings.draw = "shared"``) or from each stratum's own units (``"per_stratum"``);
+see :mod:`cxrbench.stats.stratified`.
 """
 
 from __future__ import annotations
@@ -40,8 +49,10 @@ from cxrbench.metrics.base import Statistic, SufficientStats
 from cxrbench.stats import paired_tests
 from cxrbench.stats.bootstrap import paired_bootstrap_strata
 from cxrbench.stats.effect_size import cohens_d, cohens_dz
+from cxrbench.stats.guards import discordant_note
 from cxrbench.stats.multitest import CORRECTIONS, adjust_pvalues
 from cxrbench.stats.report import format_paired_bootstrap
+from cxrbench.stats.stratified import DRAWS
 
 TESTS = ("paired_bootstrap", "mcnemar_exact", "mcnemar_chi2", "mcnemar_chi2_cc", "paired_t", "wilcoxon")
 TESTS_FOR_KIND = {
@@ -55,7 +66,7 @@ FAMILIES = ("metric", "all")
 COLUMNS = ("baseline", "run", "stratum", "metric", "value_baseline", "value_run", "diff", "ci_low", "ci_high",
            "test", "statistic", "p_value", "p_adjusted", "effect_size", "significant",
            # details beyond the contract's columns
-           "kind", "d_z", "n", "n_clusters", "n_undefined", "df", "family", "report")
+           "kind", "d_z", "n", "n_clusters", "n_undefined", "df", "family", "report", "note")
 
 
 @dataclass(frozen=True)
@@ -68,8 +79,11 @@ class ComparisonSettings:
     correction: str = "bonferroni"
     family: str = "metric"
     tests: tuple[str, ...] = TESTS
+    draw: str = "shared"
 
     def __post_init__(self) -> None:
+        if self.draw not in DRAWS:
+            raise ValueError(f"draw must be one of {DRAWS}, got {self.draw!r}")
         if self.correction not in CORRECTIONS:
             raise ValueError(f"correction must be one of {CORRECTIONS}, got {self.correction!r}")
         if self.family not in FAMILIES:
@@ -187,7 +201,8 @@ def compare_statistics(baseline: Mapping[str, Statistic], runs: Mapping[str, Map
     per_stratum = paired_bootstrap_strata(baseline, {r: {m: s for m, s in st.items() if m in baseline}
                                                      for r, st in runs.items()},
                                           masks, labels, n_resamples=settings.n_resamples,
-                                          confidence=settings.confidence, method=settings.method, seed=settings.seed)
+                                          confidence=settings.confidence, method=settings.method, seed=settings.seed,
+                                          draw=settings.draw)
     not_applicable = 0
     for stratum, boot in tqdm(per_stratum, total=len(masks), desc="compare strata", leave=False,
                               disable=None if progress is None else not progress):
@@ -212,7 +227,7 @@ def _rows_for(baseline_name, run, stratum, metric, kind, pb, pair, settings) -> 
     common = dict(baseline=baseline_name, run=run, stratum=stratum, metric=metric,
                   value_baseline=pb.value_a, value_run=pb.value_b, diff=pb.diff, ci_low=pb.ci_low,
                   ci_high=pb.ci_high, kind=kind, n=pb.n, n_clusters=pb.n_clusters, effect_size=np.nan,
-                  d_z=np.nan)
+                  d_z=np.nan, note=pb.note)
     a, b = pair if pair is not None else (None, None)
     if pair is not None:
         common.update(effect_size=cohens_d(b, a), d_z=cohens_dz(b, a))
@@ -229,6 +244,10 @@ def _rows_for(baseline_name, run, stratum, metric, kind, pb, pair, settings) -> 
             row = dict(common, test=test, statistic=res.statistic, p_value=res.p_value,
                        df=np.nan if res.df is None else res.df, n_undefined=0, report=res.report())
             row["n"] = res.n  # items with a defined value in both runs
+            if not row["note"] and test.startswith("mcnemar_"):
+                row["note"] = discordant_note(test, res.info["n10"], res.info["n01"])
+        if row["note"]:  # too little data: the test is undefined, and says why
+            row.update(statistic=np.nan, p_value=np.nan, report=f"undefined: {row['note']}")
         out.append(row)
     return out
 

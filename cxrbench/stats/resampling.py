@@ -2,12 +2,16 @@
 
 A bootstrap resample draws ``C`` resampling units (QA pairs, studies or patients) with
 replacement from the ``C`` units of the data. We represent a resample by its *count vector*
-``w`` (how often each unit was drawn). For a :class:`~cxrbench.metrics.base.SufficientStats`
-with per-unit row sums ``S`` (shape ``(C, k)``) the resampled totals are ``w @ S``, so a chunk
-of ``b`` resamples costs one ``(b, C) @ (C, k)`` matrix product: 10,000 resamples of a metric on
-333K items in 3,254 studies cost about as much as 10,000 × 3,254 × k multiply-adds, not 10,000
-passes over the items. A :class:`~cxrbench.metrics.base.GenericStatistic` is evaluated on the
-item indices the counts stand for (each item of a unit drawn ``w_c`` times appears ``w_c`` times).
+``w`` (how often each unit was drawn). Each kind of statistic is evaluated from the counts:
+
+- :class:`~cxrbench.metrics.base.SufficientStats`, per-unit row sums ``S`` (shape ``(C, k)``):
+  the resampled totals are ``w @ S``, so a block of ``b`` resamples is one ``(b, C) @ (C, k)``
+  matrix product (:class:`SumsPath`);
+- :class:`~cxrbench.metrics.base.WeightedStatistic`: each item weighs its unit's count; the
+  statistic evaluates a whole block of resamples from the ``(b, items)`` weights
+  (:class:`WeightsPath`);
+- :class:`~cxrbench.metrics.base.GenericStatistic`: evaluated on the item indices each resample
+  stands for, one resample at a time (:class:`GenericPath`).
 
 The unit draws are ``rng.integers(0, C, size=(b, C))``, exactly the calls
 ``scipy.stats.bootstrap`` makes for a sample of ``C`` observations and ``batch=b``: with the same
@@ -15,7 +19,10 @@ generator and batch size both see the same resamples, which the tests use to che
 rounding error, not only within Monte-Carlo error.
 
 The jackknife (for BCa's acceleration) leaves out one unit at a time; for sufficient statistics
-that is one subtraction per unit, ``reduce(T - S_c)``.
+that is one subtraction per unit, ``reduce(T - S_c)``; for weighted statistics the unit's items
+weigh 0.
+
+Strata (overall, each question type, ...) are resampled by :mod:`cxrbench.stats.stratified`.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from cxrbench.metrics.base import GenericStatistic, Statistic, SufficientStats
+from cxrbench.metrics.base import GenericStatistic, Statistic, SufficientStats, WeightedStatistic
 
 # Elements of one (resamples × units) count block. 2**22 int64 counts are 32 MiB; the float copies
 # fed to the matrix products as much again at most. Small enough for 6 engineers on 24 GiB, large enough
@@ -56,11 +63,14 @@ class Units:
         labels = np.asarray(clusters)
         if labels.ndim != 1 or len(labels) != n_items:
             raise ValueError(f"clusters must hold one label per item: got shape {labels.shape} for {n_items} items")
-        codes = _factorize(labels)
+        return cls.from_codes(_factorize(labels))
+
+    @classmethod
+    def from_codes(cls, codes: np.ndarray, n_units: int | None = None) -> "Units":
+        codes = np.asarray(codes, dtype=np.int64)
         order = np.argsort(codes, kind="stable")
-        counts = np.bincount(codes)
-        starts = np.concatenate([[0], np.cumsum(counts)])
-        return cls(codes, order, starts)
+        counts = np.bincount(codes, minlength=n_units or 0)
+        return cls(codes, order, np.concatenate([[0], np.cumsum(counts)]))
 
     @property
     def n_items(self) -> int:
@@ -119,6 +129,8 @@ def count_blocks(n_units: int, n_resamples: int, rng: np.random.Generator,
     ``batch`` fixes the rows per block (as scipy's ``batch``); by default blocks hold about
     ``_BLOCK_ELEMENTS`` counts so memory stays bounded whatever ``C`` is. The draws are int32
     when they fit: numpy's Generator gives the same values as its int64 draws (scipy's), faster.
+    The block size changes which values the generator yields (it buffers per call), so every
+    caller that must see the same resamples uses this function with the same ``batch``.
     """
     if batch is None:
         batch = max(1, _BLOCK_ELEMENTS // max(n_units, 1))
@@ -136,51 +148,221 @@ def _reduce(reduce: Callable, totals: np.ndarray) -> np.ndarray:
     return np.broadcast_to(out, totals.shape[:-1]).astype(np.float64, copy=False)
 
 
+class Block:
+    """One block of unit counts and the float copies the matrix products take, made once."""
+
+    def __init__(self, counts: np.ndarray):
+        self.counts = counts
+        self._f32: np.ndarray | None = None
+        self._f64: np.ndarray | None = None
+
+    @property
+    def rows(self) -> int:
+        return self.counts.shape[0]
+
+    @property
+    def f32(self) -> np.ndarray:
+        if self._f32 is None:
+            self._f32 = self.counts.astype(np.float32)
+        return self._f32
+
+    @property
+    def f64(self) -> np.ndarray:
+        if self._f64 is None:
+            self._f64 = self.counts.astype(np.float64)
+        return self._f64
+
+
 class SumsPath:
     """Sufficient statistics resampled through their per-unit sums: ``totals = counts @ S``.
 
-    Columns of ``S`` holding integers (counts, one-hot bins, 0/1 hits) whose resampled totals
-    stay below 2**24 are multiplied in float32: every partial sum is then an integer that float32
-    represents exactly, so the result is exact and the product about twice as fast. The other
-    columns (sums of real-valued scores) stay float64. All-zero columns are not multiplied.
+    ``sums`` holds one ``(C, k_j)`` matrix per statistic (the statistic's per-unit sums). Equal
+    columns (the eight confusion-matrix metrics share one confusion matrix; many statistics share
+    one count column) are multiplied once. Columns holding integers (counts, one-hot bins, 0/1
+    hits) whose resampled totals stay below 2**24 are multiplied in float32: every partial sum is
+    then an integer that float32 represents exactly, so the result is exact and the product about
+    twice as fast. The other columns (sums of real-valued scores) stay float64. A statistic whose
+    sums are all zero (a metric that does not apply to a stratum) has the same totals, zero, in
+    every resample: its value is reduced once.
     """
 
-    def __init__(self, sums: Sequence[np.ndarray], reduces: Sequence[Callable],
-                 integer_cols: np.ndarray | None = None):
+    def __init__(self, sums: Sequence[np.ndarray | int], reduces: Sequence[Callable],
+                 integer_cols: np.ndarray | None = None, n_units: int | None = None):
+        # an int in ``sums`` stands for that many all-zero columns (a statistic without items here)
         self.reduces = list(reduces)
-        self.cols = np.cumsum([0] + [x.shape[1] for x in sums])
-        self.S = np.hstack(sums) if sums else np.zeros((0, 0))
-        C = self.S.shape[0]
+        given = [not isinstance(x, (int, np.integer)) for x in sums]
+        self.widths = [int(x.shape[1]) if g else int(x) for x, g in zip(sums, given)]
+        self.cols = np.cumsum([0] + self.widths)
+        arrays = [x for x, g in zip(sums, given) if g]
+        C = int(arrays[0].shape[0]) if arrays else int(n_units or 0)
+        self.n_units = C
+        S = np.hstack(arrays) if arrays else np.zeros((C, 0))
         if integer_cols is None:
-            integer_cols = (self.S == np.round(self.S)).all(axis=0)
+            integer_cols = (S == np.round(S)).all(axis=0)
+        else:  # given for every column: keep those of the given blocks
+            integer_cols = np.concatenate([integer_cols[self.cols[j]:self.cols[j + 1]]
+                                           for j, g in enumerate(given) if g] or [np.zeros(0, bool)])
+        # column of each statistic in S, -1 for the all-zero blocks
+        at = np.full(int(self.cols[-1]), -1, dtype=np.int64)
+        pos = 0
+        for j, g in enumerate(given):
+            if g:
+                at[self.cols[j]:self.cols[j + 1]] = np.arange(pos, pos + self.widths[j])
+                pos += self.widths[j]
+        self.total = np.zeros(int(self.cols[-1]))
+        self.total[at >= 0] = S.sum(axis=0)
+        peak = np.abs(S).max(axis=0, initial=0)
+        # distinct non-zero columns, multiplied once each
+        live = np.flatnonzero(peak > 0)
+        self.source = np.full(int(self.cols[-1]), -1, dtype=np.int64)   # column -> its distinct column, -1: zero
+        if live.size:
+            _, first, inverse = np.unique(np.ascontiguousarray(S[:, live].T), axis=0, return_index=True,
+                                          return_inverse=True)
+            distinct = live[first]
+            of_s = np.full(S.shape[1], -1, dtype=np.int64)
+            of_s[live] = inverse.ravel()
+            self.source[at >= 0] = of_s
+        else:
+            distinct = live
+        self.constant = [not (self.source[self.cols[j]:self.cols[j + 1]] >= 0).any() for j in range(len(self.reduces))]
         # Σ_c w_c = C, so |total_k| ≤ C · max_c |S_ck|
-        peak = np.abs(self.S).max(axis=0, initial=0)
-        exact = integer_cols & (peak * C < 2**24)
-        # all-zero columns (a metric that does not apply to this stratum) total 0: skip them
-        self.c32, self.c64 = np.flatnonzero(exact & (peak > 0)), np.flatnonzero(~exact & (peak > 0))
-        self.S32 = self.S[:, self.c32].astype(np.float32)
-        self.S64 = self.S[:, self.c64]
+        exact = integer_cols[distinct] & (peak[distinct] * C < 2**24)
+        self.d32, self.d64 = np.flatnonzero(exact), np.flatnonzero(~exact)
+        self.S32 = np.ascontiguousarray(S[:, distinct[self.d32]], dtype=np.float32)
+        self.S64 = np.ascontiguousarray(S[:, distinct[self.d64]])
+        self.n_distinct = len(distinct)
+        # distinct column -> its position in S32 (>= 0) or, as -1 - position, in S64
+        self.where = np.empty(self.n_distinct, dtype=np.int64)
+        self.where[self.d32] = np.arange(len(self.d32))
+        self.where[self.d64] = -1 - np.arange(len(self.d64))
+        self._constant_values = {j: _reduce(self.reduces[j], np.zeros(self.widths[j]))
+                                 for j in range(len(self.reduces)) if self.constant[j]}
 
     def __len__(self) -> int:
         return len(self.reduces)
 
+    def _columns(self, j: int) -> np.ndarray:
+        """Statistic ``j``'s per-unit sums, (C, k_j) float64 (for the jackknife)."""
+        out = np.zeros((self.n_units, self.widths[j]))
+        for i, s in enumerate(self.source[self.cols[j]:self.cols[j + 1]]):
+            if s >= 0:
+                w = self.where[s]
+                out[:, i] = self.S32[:, w] if w >= 0 else self.S64[:, -1 - w]
+        return out
+
+    def carried(self) -> np.ndarray:
+        """(m, C) bool: which units add anything to each statistic."""
+        out = np.zeros((len(self.reduces), self.n_units), dtype=bool)
+        for j in range(len(self.reduces)):
+            if not self.constant[j]:
+                out[j] = (self._columns(j) != 0).any(axis=1)
+        return out
+
     def point(self) -> np.ndarray:
-        total = self.S.sum(axis=0)
-        return np.array([_reduce(r, total[self.cols[j]:self.cols[j + 1]]) for j, r in enumerate(self.reduces)])
+        return np.array([_reduce(r, self.total[self.cols[j]:self.cols[j + 1]]) for j, r in enumerate(self.reduces)])
 
-    def boot(self, counts: np.ndarray) -> np.ndarray:
-        totals = np.zeros((counts.shape[0], self.S.shape[1]))
-        if self.c32.size:
-            totals[:, self.c32] = counts.astype(np.float32) @ self.S32
-        if self.c64.size:
-            totals[:, self.c64] = counts.astype(np.float64) @ self.S64
-        return np.stack([_reduce(r, totals[:, self.cols[j]:self.cols[j + 1]]) for j, r in enumerate(self.reduces)])
+    def boot(self, block: Block) -> np.ndarray:
+        b = block.rows
+        distinct = np.zeros((b, self.n_distinct))
+        if self.d32.size:
+            distinct[:, self.d32] = block.f32 @ self.S32
+        if self.d64.size:
+            distinct[:, self.d64] = block.f64 @ self.S64
+        out = np.empty((len(self.reduces), b))
+        for j, r in enumerate(self.reduces):
+            if self.constant[j]:
+                out[j] = self._constant_values[j]
+                continue
+            src = self.source[self.cols[j]:self.cols[j + 1]]
+            totals = np.where(src >= 0, distinct[:, np.maximum(src, 0)], 0.0)
+            out[j] = _reduce(r, totals)
+        return out
 
-    def jack(self) -> np.ndarray:
-        """Leave-one-unit-out values, (m, C): ``reduce(T − S_c)``."""
-        T = self.S.sum(axis=0)
-        return np.stack([_reduce(r, T[self.cols[j]:self.cols[j + 1]] - self.S[:, self.cols[j]:self.cols[j + 1]])
-                         for j, r in enumerate(self.reduces)])
+    def jack(self, units: np.ndarray | None = None, which: Sequence[int] | None = None) -> np.ndarray:
+        """Leave-one-unit-out values ``reduce(T − S_c)`` for the statistics ``which`` (default
+        all) and the units ``units`` (default all): shape (len(which), len(units))."""
+        which = range(len(self.reduces)) if which is None else which
+        units = np.arange(self.n_units) if units is None else np.asarray(units, dtype=np.int64)
+        out = np.empty((len(which), len(units)))
+        for i, j in enumerate(which):
+            T = self.total[self.cols[j]:self.cols[j + 1]]
+            if self.constant[j]:
+                out[i] = self._constant_values[j]
+            else:
+                out[i] = _reduce(self.reduces[j], T - self._columns(j)[units])
+        return out
+
+
+class WeightsPath:
+    """Weighted statistics: each item weighs its unit's count in the resample.
+
+    Statistics over the same items (a metric family sharing one table, e.g. the COCO mAPs)
+    receive the same weights array, so a table can compute their common part once per block.
+    """
+
+    _ELEMENTS = 1 << 22   # item weights per evaluation call
+
+    def __init__(self, stats: Sequence[WeightedStatistic], codes: np.ndarray, n_units: int):
+        self.stats = list(stats)
+        self.codes = np.asarray(codes, dtype=np.int64)
+        self.n_units = n_units
+        self.item_units = [self.codes[s.items] for s in self.stats]
+        keys: dict[tuple, int] = {}
+        self.key = [keys.setdefault((len(s.items), s.items.tobytes()), len(keys)) for s in self.stats]
+
+    def __len__(self) -> int:
+        return len(self.stats)
+
+    def _evaluate(self, weights_for: Callable[[int, int, int], np.ndarray], rows: int) -> np.ndarray:
+        """Values (m, rows) given ``weights_for(i, lo, hi)``: statistic i's weights of rows lo:hi."""
+        out = np.full((len(self.stats), rows), np.nan)
+        widest = max((len(s.items) for s in self.stats), default=1)
+        step = max(1, self._ELEMENTS // max(widest, 1))
+        with warnings.catch_warnings():  # undefined values are NaN by contract, and counted
+            warnings.simplefilter("ignore", RuntimeWarning)
+            for lo in range(0, rows, step):
+                hi = min(rows, lo + step)
+                cache: dict[int, np.ndarray] = {}
+                for i, s in enumerate(self.stats):
+                    if not s.items.size:
+                        continue
+                    w = cache.get(self.key[i])
+                    if w is None:
+                        w = cache[self.key[i]] = weights_for(i, lo, hi)
+                    out[i, lo:hi] = s.evaluate(w)
+        return out
+
+    def point(self) -> np.ndarray:
+        return self._evaluate(lambda i, lo, hi: np.ones((hi - lo, len(self.stats[i].items)), dtype=np.int64), 1)[:, 0]
+
+    def boot(self, block: Block) -> np.ndarray:
+        counts = block.counts
+        return self._evaluate(lambda i, lo, hi: counts[lo:hi][:, self.item_units[i]], block.rows)
+
+    def carried(self) -> np.ndarray:
+        out = np.zeros((len(self.stats), self.n_units), dtype=bool)
+        for i, u in enumerate(self.item_units):
+            out[i, u] = True
+        return out
+
+    def jack(self, units: np.ndarray | None = None, which: Sequence[int] | None = None) -> np.ndarray:
+        """Leave-one-unit-out values: unit ``c``'s items weigh 0, every other item 1. Units that
+        hold none of a statistic's items leave it unchanged (its value on all items)."""
+        which = list(range(len(self.stats))) if which is None else list(which)
+        units = np.arange(self.n_units) if units is None else np.asarray(units, dtype=np.int64)
+        out = np.empty((len(which), len(units)))
+        for r, i in enumerate(which):
+            s, iu = self.stats[i], self.item_units[i]
+            sub = WeightsPath([s], self.codes, self.n_units)
+            out[r] = sub.point()[0]
+            touched = np.flatnonzero(np.isin(units, iu))
+            if not touched.size or not s.items.size:
+                continue
+            left_out = units[touched]
+            out[r, touched] = sub._evaluate(
+                lambda _i, lo, hi, iu=iu, left_out=left_out: (iu[None, :] != left_out[lo:hi, None]).astype(np.int64),
+                len(left_out))[0]
+        return out
 
 
 class GenericPath:
@@ -192,7 +374,17 @@ class GenericPath:
     def __len__(self) -> int:
         return len(self.stats)
 
-    def boot(self, counts: np.ndarray) -> np.ndarray:
+    def point(self) -> np.ndarray:
+        return np.array([s.compute(np.arange(self.units.n_items)) if self.units.n_items else np.nan
+                         for s in self.stats], dtype=np.float64)
+
+    def carried(self) -> np.ndarray:
+        # which units a generic statistic depends on is unknown: every unit with an item
+        present = np.diff(self.units.starts) > 0
+        return np.broadcast_to(present, (len(self.stats), self.units.n_units)).copy()
+
+    def boot(self, block: Block) -> np.ndarray:
+        counts = block.counts
         out = np.empty((len(self.stats), counts.shape[0]))
         with warnings.catch_warnings():  # undefined values are NaN by contract, and counted
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -201,52 +393,86 @@ class GenericPath:
                 out[:, r] = [s.compute(idx) for s in self.stats]
         return out
 
-    def jack(self) -> np.ndarray:
+    def jack(self, units: np.ndarray | None = None, which: Sequence[int] | None = None) -> np.ndarray:
+        which = list(range(len(self.stats))) if which is None else list(which)
+        units = np.arange(self.units.n_units) if units is None else np.asarray(units, dtype=np.int64)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            return np.array([[s.compute(self.units.leave_out(c)) for c in range(self.units.n_units)]
-                             for s in self.stats]).reshape(len(self.stats), self.units.n_units)
+            return np.array([[self.stats[i].compute(self.units.leave_out(c)) for c in units] for i in which],
+                            dtype=np.float64).reshape(len(which), len(units))
+
+
+Path = SumsPath | WeightsPath | GenericPath
 
 
 @dataclass(frozen=True)
 class Distributions:
-    """Point values (m,), bootstrap values (m, B) and, if asked, jackknife values (m, C)."""
+    """Point values (m,), bootstrap values (m, B) and, if asked, jackknife values (m, C) (NaN for
+    units a stratum does not hold); ``carried`` (m, C): which units add to each statistic."""
 
     theta_hat: np.ndarray
     theta_boot: np.ndarray
     theta_jack: np.ndarray | None
     n_items: int
     n_units: int
+    carried: np.ndarray | None = None
+
+    def units_with(self, *rows: int) -> int:
+        """Units that add to any of the statistics ``rows`` (the resampling units behind them)."""
+        if self.carried is None:
+            return self.n_units
+        return int(np.logical_or.reduce([self.carried[r] for r in rows]).sum())
 
 
-def run_paths(paths: Sequence[SumsPath | GenericPath], n_units: int, *, n_resamples: int, seed,
-              batch: int | None, jackknife: bool) -> tuple[np.ndarray, np.ndarray | None]:
+def run_paths(paths: Sequence[Path], n_units: int, *, n_resamples: int, seed, batch: int | None,
+              progress: bool | None = False) -> np.ndarray:
     """Bootstrap values (m, B) of all paths' statistics (in path order) on one shared set of
-    resamples of ``n_units`` units, and their jackknife values (m, C) if asked."""
+    resamples of ``n_units`` units."""
     sizes = [len(p) for p in paths]
     m = sum(sizes)
     theta_boot = np.full((m, n_resamples), np.nan)
-    theta_jack = np.full((m, n_units), np.nan) if jackknife else None
     if n_units == 0 or m == 0:
-        return theta_boot, theta_jack
+        return theta_boot
     offsets = np.cumsum([0] + sizes)
+    blocks = count_blocks(n_units, n_resamples, np.random.default_rng(seed), batch)
+    if progress is not False:
+        from tqdm.auto import tqdm
+
+        size = batch or max(1, _BLOCK_ELEMENTS // max(n_units, 1))
+        blocks = tqdm(blocks, total=-(-n_resamples // size), desc="bootstrap", unit="block", leave=False,
+                      disable=None if progress is None else not progress)
     row = 0
-    for counts in count_blocks(n_units, n_resamples, np.random.default_rng(seed), batch):
-        b = counts.shape[0]
+    for counts in blocks:
+        block = Block(counts)
         for p, lo, hi in zip(paths, offsets[:-1], offsets[1:]):
             if hi > lo:
-                theta_boot[lo:hi, row:row + b] = p.boot(counts)
-        row += b
-    if jackknife:
-        for p, lo, hi in zip(paths, offsets[:-1], offsets[1:]):
-            if hi > lo:
-                theta_jack[lo:hi] = p.jack()
-    return theta_boot, theta_jack
+                theta_boot[lo:hi, row:row + block.rows] = p.boot(block)
+        row += block.rows
+    return theta_boot
+
+
+def _check_statistics(stats: Sequence[Statistic]) -> int:
+    if not stats:
+        raise ValueError("no statistics to resample")
+    n = stats[0].n
+    for s in stats:
+        if not isinstance(s, (SufficientStats, WeightedStatistic, GenericStatistic)):
+            raise TypeError(f"{s!r} is not a SufficientStats, WeightedStatistic or GenericStatistic")
+        if s.n != n:
+            raise ValueError(f"statistics cover different items: {stats[0].name!r} has {n}, {s.name!r} has {s.n}")
+    return n
+
+
+def kinds(stats: Sequence[Statistic]) -> tuple[list[int], list[int], list[int]]:
+    """Positions of the sufficient, weighted and generic statistics."""
+    return ([i for i, s in enumerate(stats) if isinstance(s, SufficientStats)],
+            [i for i, s in enumerate(stats) if isinstance(s, WeightedStatistic)],
+            [i for i, s in enumerate(stats) if isinstance(s, GenericStatistic)])
 
 
 def resample(statistics: Sequence[Statistic], clusters=None, *, n_resamples: int = 10_000,
              seed: int | np.random.SeedSequence | None = 0, batch: int | None = None,
-             jackknife: bool = False) -> Distributions:
+             jackknife: bool = False, progress: bool | None = False) -> Distributions:
     """Bootstrap (and optionally jackknife) distributions of ``statistics`` on shared resamples.
 
     All statistics must describe the same items in the same order. Every resample is applied to
@@ -254,104 +480,18 @@ def resample(statistics: Sequence[Statistic], clusters=None, *, n_resamples: int
     consistently.
     """
     stats = list(statistics)
-    if not stats:
-        raise ValueError("no statistics to resample")
-    n = stats[0].n
-    for s in stats:
-        if not isinstance(s, (SufficientStats, GenericStatistic)):
-            raise TypeError(f"{s!r} is not a SufficientStats or GenericStatistic")
-        if s.n != n:
-            raise ValueError(f"statistics cover different items: {stats[0].name!r} has {n}, {s.name!r} has {s.n}")
+    n = _check_statistics(stats)
     units = Units.from_labels(n, clusters)
-    suff = [i for i, s in enumerate(stats) if isinstance(s, SufficientStats)]
-    generic = [i for i, s in enumerate(stats) if isinstance(s, GenericStatistic)]
+    suff, weighted, generic = kinds(stats)
     paths = [SumsPath([units.unit_sums(stats[i].stats) for i in suff], [stats[i].reduce for i in suff]),
+             WeightsPath([stats[i] for i in weighted], units.codes, units.n_units),
              GenericPath([stats[i] for i in generic], units)]
-    boot, jack = run_paths(paths, units.n_units, n_resamples=n_resamples, seed=seed, batch=batch,
-                           jackknife=jackknife)
-    order = np.argsort(suff + generic)  # back from path order to the caller's order
-    theta_hat = np.array([s.value() if n else np.nan for s in stats], dtype=np.float64)
-    return Distributions(theta_hat, boot[order], None if jack is None else jack[order], n, units.n_units)
-
-
-class StrataSums:
-    """Per-unit sums of every stratum from one pass over the items.
-
-    Strata (overall, each question type, spatial, ...) overlap. Items are grouped by (atom, unit),
-    an atom being a distinct combination of stratum memberships, and each statistic's rows are
-    summed per group once; a stratum's unit sums then add up its groups. This replaces one pass
-    over the per-item rows (hundreds of MB for binned AUROC at 333K items) per stratum.
-    Units are numbered in sorted label order within each stratum, as :class:`Units` numbers the
-    stratum's own items, so the resamples are those of resampling the stratum alone.
-    """
-
-    def __init__(self, masks: Sequence[np.ndarray], clusters=None):
-        M = np.column_stack([np.asarray(m, dtype=bool) for m in masks])
-        n, n_strata = M.shape
-        codes = Units.from_labels(n, clusters).codes
-        C = max(int(codes.max()) + 1 if n else 0, 1)
-        if n_strata <= 62:  # membership pattern as an integer: a 1-D unique, not a row-wise one
-            _, atom = np.unique(M.astype(np.int64) @ (np.int64(1) << np.arange(n_strata, dtype=np.int64)),
-                                return_inverse=True)
-        else:
-            _, atom = np.unique(M, axis=0, return_inverse=True)
-        keys, self.group = np.unique(atom.ravel().astype(np.int64) * C + codes, return_inverse=True)
-        self.group = self.group.ravel()
-        self.group_unit = keys % C
-        first = np.zeros(len(keys), dtype=np.int64)
-        first[self.group[::-1]] = np.arange(n)[::-1]          # an item of each group
-        self.group_in = M[first]                              # (n_groups, n_strata) memberships
-        self.n_items = M.sum(axis=0)
-
-    def group_sums(self, stats: np.ndarray) -> np.ndarray:
-        """Rows summed per (atom, unit) group: (n_groups, k)."""
-        return sum_rows(self.group, len(self.group_unit), stats)
-
-    def stratum_indicator(self, j: int):
-        """Sparse (C_j, n_groups) matrix adding stratum ``j``'s groups into its units (units in
-        sorted label order); built once per stratum and applied to every statistic."""
-        from scipy import sparse
-
-        sel = np.flatnonzero(self.group_in[:, j])
-        units, pos = np.unique(self.group_unit[sel], return_inverse=True)
-        return sparse.csr_array((np.ones(len(sel)), (pos.ravel(), sel)), shape=(len(units), len(self.group_unit)))
-
-    @staticmethod
-    def stratum_sums(indicator, group_sums: np.ndarray) -> np.ndarray:
-        """Per-unit sums of a stratum: (C_j, k)."""
-        return np.asarray(indicator @ group_sums, dtype=np.float64).reshape(indicator.shape[0], group_sums.shape[1])
-
-
-def resample_strata(statistics: Sequence[Statistic], strata: Sequence[np.ndarray], clusters=None, *,
-                    n_resamples: int = 10_000, seed=0, batch: int | None = None,
-                    jackknife: bool = False) -> Iterator[Distributions]:
-    """:func:`resample` of ``statistics`` restricted to each stratum mask in turn (same seed for
-    every stratum), with the sufficient statistics summed per stratum in one pass."""
-    stats = list(statistics)
-    n = stats[0].n
-    masks = [np.asarray(m, dtype=bool) for m in strata]
-    for m in masks:
-        if m.shape != (n,):
-            raise ValueError(f"stratum mask of shape {m.shape} for {n} items")
-    labels = None if clusters is None else np.asarray(clusters)
-    suff = [i for i, s in enumerate(stats) if isinstance(s, SufficientStats)]
-    generic = [i for i, s in enumerate(stats) if not isinstance(s, SufficientStats)]
-    grouped = StrataSums(masks, labels)
-    group_sums = [grouped.group_sums(stats[i].stats) for i in suff]
-    # columns of integers stay integers in every stratum's sums: test once, not per stratum
-    integer_cols = np.concatenate([(g == np.round(g)).all(axis=0) for g in group_sums]) if suff else None
-    back = np.argsort(suff + generic)
-    for j, mask in enumerate(masks):
-        n_j = int(grouped.n_items[j])
-        indicator = grouped.stratum_indicator(j)
-        sums = SumsPath([grouped.stratum_sums(indicator, g) for g in group_sums], [stats[i].reduce for i in suff],
-                        integer_cols=integer_cols)
-        sub = [stats[i].subset(mask) for i in generic]
-        units = Units.from_labels(n_j, None if labels is None else labels[mask]) if generic or labels is None \
-            else None
-        n_units = units.n_units if units is not None else sums.S.shape[0]
-        paths = [sums] + ([GenericPath(sub, units)] if generic else [])
-        boot, jack = run_paths(paths, n_units, n_resamples=n_resamples, seed=seed, batch=batch, jackknife=jackknife)
-        hat = np.r_[sums.point() if suff and n_j else np.full(len(suff), np.nan),
-                    [s.value() if n_j else np.nan for s in sub]]
-        yield Distributions(hat[back], boot[back], None if jack is None else jack[back], n_j, n_units)
+    boot = run_paths(paths, units.n_units, n_resamples=n_resamples, seed=seed, batch=batch, progress=progress)
+    order = np.argsort(suff + weighted + generic)  # back from path order to the caller's order
+    live = [p for p in paths if len(p)]
+    jack = None
+    if jackknife:
+        jack = np.vstack([p.jack() for p in live])[order] if n else np.full((len(stats), 0), np.nan)
+    hat = np.array([s.value() if n else np.nan for s in stats], dtype=np.float64)
+    carried = np.vstack([p.carried() for p in live])[order]
+    return Distributions(hat, boot[order], jack, n, units.n_units, carried)

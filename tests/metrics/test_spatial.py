@@ -12,7 +12,9 @@ from sklearn.preprocessing import MultiLabelBinarizer
 from cxrbench.metrics import spatial
 
 
-def _random_items(rng, n):
+def _random_items(rng, n, tied=False):
+    """Random items with ties in score on purpose; ``tied``: some items also hold several
+    detections of one score (the tie blocks the weighted AP expands)."""
     true, pred, scores = [], [], []
     for _ in range(n):
         k, m = rng.integers(0, 4), rng.integers(0, 5)
@@ -29,11 +31,15 @@ def _random_items(rng, n):
             p.append([min(b[0], b[2]), min(b[1], b[3]), max(b[0], b[2]), max(b[1], b[3])])
         true.append(t)
         pred.append(p)
-        scores.append(np.round(rng.uniform(0, 1, m), 1).tolist())  # ties on purpose
+        s = np.round(rng.uniform(0, 1, m), 1)
+        if tied and m >= 2 and rng.random() < 0.5:
+            s[:] = s[0]
+        scores.append(s.tolist())
     return true, pred, scores
 
 
-def _cocoeval(true, pred, scores, thresholds):
+def _cocoeval(true, pred, scores, thresholds=None):
+    """COCOeval's stats[0] with one image per item (``thresholds`` None: COCO's default IoUs)."""
     gt = {"images": [{"id": i + 1} for i in range(len(true))], "categories": [{"id": 1}], "annotations": []}
     dts = []
     for i, (t, p, s) in enumerate(zip(true, pred, scores)):
@@ -44,44 +50,129 @@ def _cocoeval(true, pred, scores, thresholds):
         for b, sc in zip(p, s):
             dts.append({"image_id": i + 1, "category_id": 1, "bbox": [b[0], b[1], b[2] - b[0], b[3] - b[1]],
                         "score": sc})
+    if not dts:
+        return -1.0 if not gt["annotations"] else 0.0
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO()
         coco.dataset = gt
         coco.createIndex()
         ev = COCOeval(coco, coco.loadRes(dts), "bbox")
-        ev.params.iouThrs = np.array(thresholds)
+        if thresholds is not None:
+            ev.params.iouThrs = np.array(thresholds)
         ev.evaluate()
         ev.accumulate()
         ev.summarize()
     return ev.stats[0]
 
 
+FAMILY_THRESHOLDS = {"map_50": [0.5], "map_75": [0.75], "map_50_75": [0.5, 0.75], "map_coco": None}
+
+
+def _agree(ours, theirs):
+    return np.isnan(ours) if theirs == -1 else ours == pytest.approx(theirs, abs=1e-12)
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_map_equals_pycocotools(seed):
     rng = np.random.default_rng(seed)
-    true, pred, scores = _random_items(rng, int(rng.integers(2, 40)))
+    true, pred, scores = _random_items(rng, int(rng.integers(2, 40)), tied=seed % 2 == 1)
     if not any(pred):
         pred[0] = [[0.0, 0.0, 5.0, 5.0]]
         scores[0] = [0.5]
-    for fn, thr in ((spatial.map_50, [0.5]), (spatial.map_75, [0.75]), (spatial.map_50_75, [0.5, 0.75])):
-        ours = fn(true, pred, scores)
-        theirs = _cocoeval(true, pred, scores, thr)
-        if theirs == -1:
-            assert np.isnan(ours)
-        else:
-            assert ours == pytest.approx(theirs, abs=1e-12)
+    family = spatial.map_family_stats(true, pred, scores)
+    for fn, name in ((spatial.map_50, "map_50"), (spatial.map_75, "map_75"), (spatial.map_50_75, "map_50_75"),
+                     (spatial.map_coco, "map_coco")):
+        theirs = _cocoeval(true, pred, scores, FAMILY_THRESHOLDS[name])
+        assert _agree(fn(true, pred, scores), theirs), name
+        assert _agree(family[name].value(), theirs), name
 
 
-def test_map_resample_is_a_multiset_of_images():
-    rng = np.random.default_rng(5)
-    true, pred, scores = _random_items(rng, 15)
-    stat = spatial.map_stats(true, pred, scores, (0.5,))
-    idx = np.array([3, 3, 7, 1, 14, 3])
-    # COCOeval on the resample with repeated items as distinct images
-    pick = lambda xs: [xs[i] for i in idx]  # noqa: E731
-    expected = _cocoeval(pick(true), pick(pred), pick(scores), [0.5])
-    got = stat.compute(idx)
-    assert (np.isnan(got) and expected == -1) or got == pytest.approx(expected, abs=1e-12)
+@pytest.mark.parametrize("seed", range(8))
+def test_weighted_map_equals_cocoeval_on_explicit_resamples(seed):
+    """A resample's AP from item weights equals COCOeval on the resample with each drawn item
+    duplicated (copies next to each other, items in order), for every member of the family,
+    ties in score and several tied detections in one image included."""
+    rng = np.random.default_rng(100 + seed)
+    n = int(rng.integers(3, 25))
+    true, pred, scores = _random_items(rng, n, tied=True)
+    family = spatial.map_family_stats(true, pred, scores)
+    stat = family["map_coco"]
+    weights = rng.integers(0, 4, (6, n))                     # six resamples at once, zeros included
+    weights[0] = 1                                           # the data itself
+    got = {name: s.evaluate(weights[:, s.items]) for name, s in family.items()}
+    for r in range(len(weights)):
+        pick = np.repeat(np.arange(n), weights[r])
+        sub = ([true[i] for i in pick], [pred[i] for i in pick], [scores[i] for i in pick])
+        for name, thr in FAMILY_THRESHOLDS.items():
+            assert _agree(got[name][r], _cocoeval(*sub, thr)), (name, r)
+        assert _agree(stat.compute(pick[::-1]), _cocoeval(*sub))  # a multiset: order of idx is irrelevant
+
+
+def test_weighted_map_of_a_stratum_equals_cocoeval_on_its_items():
+    rng = np.random.default_rng(7)
+    true, pred, scores = _random_items(rng, 30, tied=True)
+    mask = rng.random(30) < 0.5
+    fam = spatial.map_family_stats(true, pred, scores)
+    keep = np.flatnonzero(mask)
+    sub = ([true[i] for i in keep], [pred[i] for i in keep], [scores[i] for i in keep])
+    for name, thr in FAMILY_THRESHOLDS.items():
+        expected = _cocoeval(*sub, thr)
+        assert _agree(fam[name].subset(mask).value(), expected), name
+        restricted = fam[name].restrict(mask)
+        assert restricted.n == 30 and _agree(restricted.value(), expected), name
+    w = rng.integers(0, 3, (4, 30))
+    r = fam["map_coco"].restrict(mask)
+    for row in range(4):
+        pick = np.repeat(keep, w[row, keep])
+        expected = _cocoeval([true[i] for i in pick], [pred[i] for i in pick], [scores[i] for i in pick])
+        assert _agree(r.evaluate(w[row:row + 1, r.items])[0], expected)
+
+
+def test_map_bootstrap_resamples_equal_cocoeval_on_the_clusters_drawn():
+    """Through the engine: study-clustered resamples' mAPs equal COCOeval on the drawn studies'
+    items, each study's items duplicated as often as the study was drawn."""
+    from cxrbench.stats.resampling import Units, count_blocks, resample
+
+    rng = np.random.default_rng(11)
+    n = 24
+    true, pred, scores = _random_items(rng, n, tied=True)
+    study = rng.integers(0, 8, n) * 10
+    fam = spatial.map_family_stats(true, pred, scores)
+    dist = resample(list(fam.values()), study, n_resamples=5, seed=3)
+    units = Units.from_labels(n, study)
+    counts = next(count_blocks(units.n_units, 5, np.random.default_rng(3)))
+    for r in range(5):
+        w = counts[r][units.codes]
+        pick = np.repeat(np.arange(n), w)
+        sub = ([true[i] for i in pick], [pred[i] for i in pick], [scores[i] for i in pick])
+        for k, (name, thr) in enumerate(FAMILY_THRESHOLDS.items()):
+            assert _agree(dist.theta_boot[k, r], _cocoeval(*sub, thr)), (name, r)
+
+
+def test_map_family_shares_one_table_without_mixing_weightings():
+    rng = np.random.default_rng(9)
+    true, pred, scores = _random_items(rng, 30)
+    fam = spatial.map_family_stats(true, pred, scores)
+    single = {"map_50": (0.5,), "map_75": (0.75,), "map_50_75": (0.5, 0.75)}
+    for _ in range(5):
+        idx = rng.integers(0, 30, 30)
+        for name in ("map_50", "map_75", "map_50_75"):  # interleaved: the memo must follow the weights
+            expected = spatial.map_stats(true, pred, scores, single[name]).compute(idx)
+            got = fam[name].compute(idx)
+            assert (np.isnan(got) and np.isnan(expected)) or got == pytest.approx(expected, abs=1e-12)
+
+
+def test_map_hand_worked():
+    # one image, two ground truths; detections 0.9 (hit), 0.8 (miss), 0.7 (hit): precision 1, 1/2, 2/3
+    # at recall 1/2, 1/2, 1; interpolated precision 1 up to recall 0.5, 2/3 above: AP = (51 + 50 · 2/3) / 101
+    t = [[[0, 0, 10, 10], [20, 20, 30, 30]]]
+    p = [[[0, 0, 10, 10], [50, 50, 60, 60], [20, 20, 30, 30]]]
+    s = [[0.9, 0.8, 0.7]]
+    assert spatial.map_50(t, p, s) == pytest.approx((51 + 50 * 2 / 3) / 101)
+    # drawn twice, as two images: the same curve scaled, the same AP
+    fam = spatial.map_family_stats(t, p, s)
+    assert fam["map_50"].evaluate(np.array([[2]]))[0] == pytest.approx((51 + 50 * 2 / 3) / 101)
+    assert np.isnan(fam["map_50"].evaluate(np.array([[0]]))[0])   # no ground truth drawn: undefined
 
 
 def test_iou_single_boxes_equal_pycocotools():
@@ -141,19 +232,3 @@ def test_multi_region_f1_equals_sklearn_samples_f1():
 def test_box_problem(box, size, problem):
     w, h = size if size else (None, None)
     assert spatial.box_problem(box, w, h) == problem
-
-
-def test_map_family_shares_one_table_without_mixing_resamples():
-    rng = np.random.default_rng(9)
-    true, pred, scores = _random_items(rng, 30)
-    fam = spatial.map_family_stats(true, pred, scores)
-    single = {"map_50": (0.5,), "map_75": (0.75,), "map_50_75": (0.5, 0.75)}
-    for _ in range(5):
-        idx = rng.integers(0, 30, 30)
-        for name in ("map_50", "map_75", "map_50_75"):  # interleaved: the memo must follow idx
-            expected = spatial.map_stats(true, pred, scores, single[name]).compute(idx)
-            got = fam[name].compute(idx)
-            assert (np.isnan(got) and np.isnan(expected)) or got == pytest.approx(expected, abs=1e-12)
-        other = rng.integers(0, 30, 30)
-        assert fam["map_50"].compute(other) == pytest.approx(spatial.map_stats(true, pred, scores).compute(other),
-                                                             nan_ok=True)

@@ -150,32 +150,120 @@ def test_results_are_deterministic_for_a_seed_and_independent_of_row_order():
     assert (b.ci_low, b.ci_high) == pytest.approx((a.ci_low, a.ci_high))
 
 
-@pytest.mark.parametrize("method,unit", [("percentile", "study"), ("bca", "study"), ("percentile", None)])
-def test_table_rows_equal_the_direct_computation_on_each_stratum(method, unit):
-    rng = np.random.default_rng(10)
+def _table_data(seed=10):
+    rng = np.random.default_rng(seed)
     y, labels = clustered_binary(50, 6, rng, concentration=2.0)
-    labels = labels if unit else None
     score = rng.gamma(2.0, size=len(y))
     pred = rng.random(len(y)) < 0.5
     qtype = rng.choice(["B03_is_abnormal", "D03_where_is_finding", "C01_describe_region"], len(y))
     strata = {"overall": np.ones(len(y), bool), "spatial": qtype != "B03_is_abnormal",  # overlapping strata
               **{t: qtype == t for t in np.unique(qtype)}, "empty": np.zeros(len(y), bool)}
     stats = {"em": mean_stats("em", y), "score": mean_stats("score", score), "mcc": mcc_stats(y > 0, pred),
-             "g": GenericStatistic("g", len(y), lambda i: score[i].mean())}
-    table = bootstrap_table(stats, strata, labels, n_resamples=400, seed=5, method=method, progress=False)
+             "g": GenericStatistic("g", len(y), lambda i: score[i].mean() if len(i) else np.nan)}
+    return y, labels, score, strata, stats
+
+
+def _assert_same(got, ref):
+    assert (got.n_clusters, got.n_undefined) == (ref.n_clusters, ref.n_undefined)
+    np.testing.assert_allclose([got.value, got.ci_low, got.ci_high], [ref.value, ref.ci_low, ref.ci_high],
+                               rtol=1e-12, equal_nan=True)
+
+
+@pytest.mark.parametrize("method,unit", [("percentile", "study"), ("bca", "study"), ("percentile", None)])
+def test_per_stratum_rows_equal_the_direct_computation_on_each_stratum_alone(method, unit):
+    y, labels, _, strata, stats = _table_data()
+    labels = labels if unit else None
+    table = bootstrap_table(stats, strata, labels, n_resamples=400, seed=5, method=method, progress=False,
+                            draw="per_stratum")
     assert list(table) == list(strata)
     for name, mask in strata.items():
         direct = bootstrap_many({k: s.subset(mask) for k, s in stats.items()}, None if unit is None else labels[mask],
                                 n_resamples=400, seed=5, method=method)
         for k in stats:
-            got, ref = table[name][k], direct[k]
-            assert (got.n, got.n_clusters, got.n_undefined) == (ref.n, ref.n_clusters, ref.n_undefined)
-            np.testing.assert_allclose([got.value, got.ci_low, got.ci_high], [ref.value, ref.ci_low, ref.ci_high],
-                                       rtol=1e-12, equal_nan=True)
+            _assert_same(table[name][k], direct[k])
+            assert table[name][k].n == direct[k].n == mask.sum()
     assert table["overall"]["em"].n == len(y) and table["empty"]["em"].n == 0
     # the generic path and the sufficient path see the same resamples in every stratum
     assert (table["spatial"]["g"].ci_low, table["spatial"]["g"].ci_high) == \
         pytest.approx((table["spatial"]["score"].ci_low, table["spatial"]["score"].ci_high))
+
+
+@pytest.mark.parametrize("method,unit", [("percentile", "study"), ("bca", "study"), ("percentile", None)])
+def test_shared_draw_rows_equal_a_per_metric_bootstrap_on_the_same_draws(method, unit):
+    """One draw of all units for every stratum: a stratum's CI is the bootstrap of the metric
+    restricted to the stratum (its items only weigh) over all units, with the same seed."""
+    y, labels, _, strata, stats = _table_data()
+    labels = labels if unit else None
+    table = bootstrap_table(stats, strata, labels, n_resamples=400, seed=5, method=method, progress=False)
+    assert list(table) == list(strata)
+    for name, mask in strata.items():
+        if not mask.any():
+            continue
+        for k, s in stats.items():
+            direct = bootstrap_ci(s.restrict(mask), labels, n_resamples=400, seed=5, method=method)
+            _assert_same(table[name][k], direct)
+            assert table[name][k].n == mask.sum()
+    assert np.isnan([table["empty"]["em"].value, table["empty"]["em"].ci_low]).all()
+    assert (table["spatial"]["g"].ci_low, table["spatial"]["g"].ci_high) == \
+        pytest.approx((table["spatial"]["score"].ci_low, table["spatial"]["score"].ci_high))
+
+
+def test_shared_and_per_stratum_draws_agree_within_monte_carlo_error_on_a_large_stratum():
+    rng = np.random.default_rng(21)
+    y, labels = clustered_binary(400, 5, rng, concentration=2.0)
+    stratum = rng.random(len(y)) < 0.5     # half of every study's items: the stratum spans all studies
+    stats = {"em": mean_stats("em", y)}
+    shared = bootstrap_table(stats, {"s": stratum}, labels, n_resamples=4000, seed=1, progress=False)["s"]["em"]
+    own = bootstrap_table(stats, {"s": stratum}, labels, n_resamples=4000, seed=1, progress=False,
+                          draw="per_stratum")["s"]["em"]
+    width = own.ci_high - own.ci_low
+    assert shared.value == own.value
+    assert abs(shared.ci_low - own.ci_low) < 0.1 * width and abs(shared.ci_high - own.ci_high) < 0.1 * width
+    assert (shared.ci_low, shared.ci_high) != (own.ci_low, own.ci_high)   # different draws
+
+
+def test_shared_draw_counts_resamples_without_the_stratum_as_undefined():
+    """A stratum in 2 of 100 studies is absent from about e^-2 of shared-draw resamples: those
+    are undefined and counted, not folded into the interval; its own draw never misses it."""
+    rng = np.random.default_rng(22)
+    labels = np.repeat(np.arange(100), 4)
+    y = (rng.random(400) < 0.5).astype(float)
+    rare = np.isin(labels, [3, 70])
+    stats = {"em": mean_stats("em", y)}
+    shared = bootstrap_table(stats, {"rare": rare}, labels, n_resamples=2000, seed=2, progress=False)["rare"]["em"]
+    own = bootstrap_table(stats, {"rare": rare}, labels, n_resamples=2000, seed=2, progress=False,
+                          draw="per_stratum")["rare"]["em"]
+    assert 0.08 < shared.n_undefined / 2000 < 0.2 and own.n_undefined == 0
+    assert shared.n_clusters == own.n_clusters == 2 and "< 30" in shared.note
+
+
+def test_shared_draw_of_weighted_statistics_equals_their_bootstrap_on_the_same_draws():
+    from cxrbench.metrics.spatial import map_family_stats
+    from tests.metrics.test_spatial import _random_items
+
+    rng = np.random.default_rng(23)
+    true, pred, scores = _random_items(rng, 60, tied=True)
+    labels = rng.integers(0, 20, 60)
+    fam = map_family_stats(true, pred, scores)
+    strata = {"overall": np.ones(60, bool), "half": rng.random(60) < 0.5, "none": np.zeros(60, bool)}
+    for method in ("percentile", "bca"):
+        table = bootstrap_table(fam, strata, labels, n_resamples=300, seed=4, method=method, progress=False)
+        for name in ("overall", "half"):
+            for k, s in fam.items():
+                _assert_same(table[name][k], bootstrap_ci(s.restrict(strata[name]), labels, n_resamples=300,
+                                                          seed=4, method=method))
+        own = bootstrap_table(fam, strata, labels, n_resamples=300, seed=4, method=method, progress=False,
+                              draw="per_stratum")
+        m = strata["half"]
+        for k, s in fam.items():
+            _assert_same(own["half"][k], bootstrap_ci(s.subset(m), labels[m], n_resamples=300, seed=4, method=method))
+        assert np.isnan(table["none"]["map_coco"].value)
+
+
+def test_draw_must_be_known():
+    s = mean_stats("em", np.ones(5))
+    with pytest.raises(ValueError, match="draw"):
+        bootstrap_table({"em": s}, {"all": np.ones(5, bool)}, draw="pooled")
 
 
 def test_empty_stratum_gives_undefined_values_not_an_error():
@@ -212,8 +300,8 @@ def test_one_item_per_unit_in_unsorted_label_order_matches_the_generic_path():
     assert (a.ci_low, a.ci_high) == pytest.approx((b.ci_low, b.ci_high))
 
 
-def test_float32_products_are_used_only_where_they_are_exact():
-    from cxrbench.stats.resampling import SumsPath, count_blocks
+def test_float32_products_are_used_only_where_they_are_exact_and_equal_columns_once():
+    from cxrbench.stats.resampling import Block, SumsPath, count_blocks
 
     rng = np.random.default_rng(12)
     C = 20
@@ -221,8 +309,14 @@ def test_float32_products_are_used_only_where_they_are_exact():
     big = rng.integers(2**20, 2**21, (C, 1)).astype(float)     # 20·2^21 > 2^24: must stay float64
     real = rng.random((C, 1))                                   # not integers: float64
     zero = np.zeros((C, 1))                                     # not multiplied at all
-    path = SumsPath([np.hstack([small, big, real, zero])], [lambda t: t[..., 0] + t[..., 1] + t[..., 2] + t[..., 3]])
-    assert path.c32.tolist() == [0] and path.c64.tolist() == [1, 2]
+    S = np.hstack([small, big, real, zero, small])              # a repeated column: multiplied once
+    path = SumsPath([S, 3], [lambda t: t[..., 0] + t[..., 1] + t[..., 2] + t[..., 3] + t[..., 4],
+                             lambda t: t.sum(axis=-1) + 1])
+    assert path.n_distinct == 3 and path.S32.shape == (C, 1) and path.S64.shape == (C, 2)
+    np.testing.assert_array_equal(path.S32[:, 0], small[:, 0])
+    assert path.constant == [False, True]                       # the int: 3 all-zero columns
     counts = next(count_blocks(C, 50, np.random.default_rng(0)))
-    exact = counts.astype(np.float64) @ np.hstack([small, big, real, zero])
-    np.testing.assert_array_equal(path.boot(counts)[0], exact.sum(axis=1))
+    exact = counts.astype(np.float64) @ S
+    got = path.boot(Block(counts))
+    np.testing.assert_allclose(got[0], exact.sum(axis=1), rtol=1e-14)
+    np.testing.assert_array_equal(got[1], np.ones(50))

@@ -13,7 +13,7 @@ from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
 from statsmodels.stats.multitest import multipletests
 
 from cxrbench.metrics.base import GenericStatistic, mean_stats
-from cxrbench.stats.bootstrap import paired_bootstrap, paired_bootstrap_many
+from cxrbench.stats.bootstrap import bootstrap_ci, paired_bootstrap, paired_bootstrap_many
 from cxrbench.stats.effect_size import cohens_d, cohens_dz, interpret_d
 from cxrbench.stats.multitest import adjust_pvalues
 from cxrbench.stats.paired_tests import mcnemar, paired_t, wilcoxon
@@ -229,3 +229,62 @@ def test_wilcoxon_and_t_are_undefined_below_two_pairs():
         w, t = wilcoxon(np.array(a), np.array(b)), paired_t(np.array(a), np.array(b))
         assert np.isnan(w.p_value) and np.isnan(w.statistic) and w.n == len(a)
         assert np.isnan(t.p_value) and t.n == len(a)
+
+
+# --- guards: too little data is undefined, never significant ------------------------------------
+
+def test_a_difference_on_one_qa_pair_is_undefined_not_significant():
+    """The probe of issue 12: one QA pair, run right, baseline wrong. Its bootstrap has no spread
+    (CI [1, 1], p at the floor 1/(B + 1)); the test is undefined with the reason instead."""
+    from cxrbench.stats.comparison import ComparisonSettings, compare_statistics
+
+    r = paired_bootstrap(mean_stats("exact_match", np.zeros(1)), mean_stats("exact_match", np.ones(1)),
+                         n_resamples=500)
+    assert r.diff == 1.0 and np.isnan(r.p_value) and "1 resampling unit < 30" in r.note
+    comp = compare_statistics({"exact_match": mean_stats("exact_match", np.zeros(1))},
+                              {"run": {"exact_match": mean_stats("exact_match", np.ones(1))}},
+                              settings=ComparisonSettings(n_resamples=500))
+    assert {row["test"] for row in comp.rows} == {"paired_bootstrap", "mcnemar_exact", "mcnemar_chi2",
+                                                  "mcnemar_chi2_cc"}
+    for row in comp.rows:
+        assert np.isnan(row["p_value"]) and not row["significant"] and "< 30" in row["note"]
+        assert row["report"].startswith("undefined: ")
+    assert comp.families and sum(comp.families.values()) == 0   # no member of any correction family
+
+
+def test_unit_guard_counts_the_units_that_carry_the_metric():
+    from cxrbench.stats.guards import MIN_UNITS
+
+    rng = np.random.default_rng(7)
+    labels = np.repeat(np.arange(100), 3)
+    a, b = rng.random(300), rng.random(300)
+    for carried, defined in ((MIN_UNITS - 1, False), (MIN_UNITS, True)):
+        keep = labels < carried          # the metric is defined on the items of `carried` studies
+        va, vb = np.where(keep, a, np.nan), np.where(keep, b, np.nan)
+        r = paired_bootstrap(mean_stats("f1", va), mean_stats("f1", vb), labels, n_resamples=300)
+        assert r.n_clusters == carried and np.isfinite(r.p_value) == defined and bool(r.note) != defined
+        ci = bootstrap_ci(mean_stats("f1", va), labels, n_resamples=300)
+        assert ci.n_clusters == carried and np.isfinite(ci.ci_low)    # an interval is still given ...
+        assert ("interval unreliable" in ci.note) != defined          # ... with the reason not to trust it
+
+
+def test_mcnemar_chi2_needs_25_discordant_pairs_in_a_comparison():
+    from cxrbench.stats.comparison import ComparisonSettings, compare_statistics
+    from cxrbench.stats.guards import MIN_DISCORDANT
+
+    n = 400
+    labels = np.repeat(np.arange(100), 4)
+    base = np.ones(n)
+    for discordant, defined in ((MIN_DISCORDANT - 1, False), (MIN_DISCORDANT, True)):
+        run = base.copy()
+        run[:discordant] = 0.0
+        comp = compare_statistics({"exact_match": mean_stats("exact_match", base)},
+                                  {"run": {"exact_match": mean_stats("exact_match", run)}}, clusters=labels,
+                                  settings=ComparisonSettings(n_resamples=300))
+        rows = {row["test"]: row for row in comp.rows}
+        for test in ("mcnemar_chi2", "mcnemar_chi2_cc"):
+            assert np.isfinite(rows[test]["p_value"]) == defined
+            assert ("discordant pairs < 25" in rows[test]["note"]) != defined
+        ref = sm_mcnemar([[n - discordant, discordant], [0, 0]], exact=True)
+        assert rows["mcnemar_exact"]["p_value"] == pytest.approx(ref.pvalue)   # the exact test is always valid
+        assert rows["paired_bootstrap"]["note"] == "" and np.isfinite(rows["paired_bootstrap"]["p_value"])
