@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from cxrbench import vocab
+from cxrbench.data.readers import read_csv
 from cxrbench.errors import DataError
 
 VALID = (1.0, 0.0, -1.0)
@@ -35,19 +36,10 @@ def _validate(df: pd.DataFrame, path: Path, key: str) -> None:
                         f"{vocab.CHEXPERT_LABELS[c]} = {float(vals[r, c])!r} is not one of 1.0, 0.0, -1.0 or blank")
 
 
-def _read(path: Path) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path)
-    except FileNotFoundError:
-        raise DataError(str(path), None, "file not found") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as err:
-        raise DataError(str(path), None, f"unreadable CSV: {err}") from None
-
-
 def read_labels(path: str | Path) -> pd.DataFrame:
     """``mimic-cxr-2.0.0-{chexpert,negbio}.csv.gz`` indexed by (subject_id, study_id)."""
     path = Path(path)
-    df = _read(path)
+    df = read_csv(path)
     missing = [c for c in ("subject_id", "study_id", *vocab.CHEXPERT_LABELS) if c not in df.columns]
     if missing:
         raise DataError(str(path), "header", f"missing column(s) {', '.join(missing)}")
@@ -61,7 +53,7 @@ def read_labels(path: str | Path) -> pd.DataFrame:
 def read_gold(path: str | Path) -> pd.DataFrame:
     """``mimic-cxr-2.1.0-test-set-labeled.csv`` indexed by study_id, columns renamed to CHEXPERT_LABELS."""
     path = Path(path)
-    df = _read(path).rename(columns=vocab.GOLD_COLUMN_ALIASES)
+    df = read_csv(path).rename(columns=vocab.GOLD_COLUMN_ALIASES)
     missing = [c for c in ("study_id", *vocab.CHEXPERT_LABELS) if c not in df.columns]
     if missing:
         raise DataError(str(path), "header", f"missing column(s) {', '.join(missing)}")

@@ -35,8 +35,16 @@ DATASET_INFO = "dataset_info.json"
 # name normalisation and the head-region rules
 
 
+@lru_cache(maxsize=65536)
 def normalize_name(name: str) -> str:
-    """Release spelling: lower case, single spaces (``Left_Lung`` -> ``left lung``)."""
+    """THE name normalisation of regions and entities: the release's spelling, lower case with
+    single spaces (``"Left_Lung"``, ``" left  lung"`` -> ``"left lung"``).
+
+    Every lookup of a region or entity name goes through it: the vocabulary's indices (here),
+    the name rules (:func:`head_region`, :func:`region_category`, :func:`entity_chexpert`), the
+    index's checks, the cross-dataset loaders, and the model's embedding vocabularies, so that a
+    name spelled with underscores and capitals embeds the same everywhere.
+    """
     return re.sub(r"\s+", " ", str(name).replace("_", " ").strip().lower())
 
 
@@ -305,15 +313,15 @@ class Vocabulary:
         return idx
 
     def has_region(self, name: str) -> bool:
-        return name in self._region_idx  # type: ignore[attr-defined]
+        return normalize_name(name) in self._region_idx  # type: ignore[attr-defined]
 
     def has_entity(self, name: str) -> bool:
-        return name in self._entity_idx  # type: ignore[attr-defined]
+        return normalize_name(name) in self._entity_idx  # type: ignore[attr-defined]
 
     def region_ancestors(self, name: str) -> list[str]:
         """Parents of ``name`` from the nearest up (empty when the release gives no tree)."""
         out: list[str] = []
-        cur = self.region_parent.get(name)
+        cur = self.region_parent.get(normalize_name(name))
         while cur is not None and cur not in out:
             out.append(cur)
             cur = self.region_parent.get(cur)

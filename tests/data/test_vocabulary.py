@@ -98,3 +98,16 @@ def test_dataset_info_variants_and_errors(tmp_path):
     p.write_text(json.dumps({"regions": [3], "finding_entities": []}))
     with pytest.raises(DataError, match=r"regions\[0\]"):
         load_vocabulary(p)
+
+
+def test_normalize_name_is_the_one_rule_for_every_name_lookup(synth_root):
+    from cxrbench.data.vocabulary import normalize_name
+
+    v = load_vocabulary(synth_root)
+    for spelled in ("Left_Lung", "  LEFT   lung ", "left_lung"):
+        assert normalize_name(spelled) == "left lung"
+        assert v.region_index(spelled) == v.region_index("left lung") != v.unknown_region_index
+        assert v.has_region(spelled) and head_region(spelled) == "left lung" and region_category(spelled) == "pulmonary"
+    assert v.entity_index("Pleural_Effusion") == v.entity_index("pleural effusion") != v.unknown_entity_index
+    assert v.has_entity("Pleural_Effusion")
+    assert v.region_ancestors("Left_Lung_Apex") == v.region_ancestors("left lung apex") != []
