@@ -1,108 +1,68 @@
-"""Paired statistical comparison of run dirs against a baseline.
+"""Paired statistical comparison of run dirs against a baseline (``cxrbench compare``).
 
-    cxrbench compare BASELINE RUN [RUN ...] --out DIR
-
-Each argument is a run dir (``cxrbench evaluate`` / ``cxrbench score``: ``predictions.parquet``
-and ``metrics.json``). Items are paired on ``question_id``; every run must hold the baseline's
-questions (``--intersect`` compares on the questions all runs share). For every run × stratum
-(``overall``, ``spatial``, ``relational``, each question type) × metric, DIR receives:
+Each run dir (``cxrbench evaluate`` / ``cxrbench score``) is read with :func:`cxrbench.runs.read_run`.
+QA pairs are paired on their key (``study_id``, ``question_id``); every run must hold the
+baseline's QA pairs (``intersect`` compares on those all runs share). The metrics are the
+registry's, rebuilt from each run's per-item columns (:func:`run_statistics`), in the strata of
+:func:`cxrbench.score.strata.comparison_strata`; the engine is
+:func:`cxrbench.stats.comparison.compare_statistics`. :func:`compare_runs` writes into the
+output folder, committed as one set:
 
   comparison.csv / .json   value of baseline and run, diff (run − baseline) with its paired
-                           bootstrap CI, each applicable test (McNemar for binary per-item
-                           metrics, paired t and Wilcoxon for continuous ones, the paired
-                           bootstrap for all), p-value, corrected p-value, Cohen's d, significance
+                           bootstrap CI, each applicable test, p-value, corrected p-value,
+                           Cohen's d, significance, and whether the difference is better or worse
+                           (the registry's ``higher_is_better``)
   comparison.md            the same, one line per comparison, in the seed's report format
   ablation_matrix.*        the seed's ablation matrix (16.2): each run's delta on the overall,
-                           spatial and relational subsets (table and figure data)
+                           spatial and relational subsets
 
-The resampling unit is the study by default (QA pairs of one study are correlated); the family
-of the multiple-comparison correction is printed and recorded. See docs/statistics.md.
+Comparable only: the raw attention entropy grows with the number of visual tokens (``ln N`` at
+most), so it is left out of a comparison between runs whose token layouts differ (a scene-graph
+model against the one-token ``no_scene_graph`` condition), and the report says so.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from cxrbench.errors import CxrbenchError, DataError
+from cxrbench.metrics import registry
 from cxrbench.metrics.base import SufficientStats
-from cxrbench.stats.comparison import (FAMILIES, PRIMARY_TEST, TESTS, Comparison, ComparisonSettings,
-                                       ablation_matrix, compare_statistics)
-from cxrbench.stats.intervals import METHODS
-from cxrbench.stats.multitest import CORRECTIONS
+from cxrbench.runs import Run, read_run
+from cxrbench.score.contract import qa_keys
+from cxrbench.stats.comparison import TESTS, Comparison, ComparisonSettings, ablation_matrix, compare_statistics
 
-REQUIRED_COLUMNS = ("question_id", "question_type", "answer", "prediction")
 UNIT_COLUMNS = {"study": "study_id", "patient": "subject_id"}
+UNITS = ("auto", "study", "patient", "pair")
+# metrics whose values depend on the number of visual tokens (compared only between equal layouts)
+TOKEN_DEPENDENT = ("attention_entropy",)
+TOKEN_COLUMN = "attention_tokens"
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("baseline", type=Path, help="baseline run dir (the full model of the ablation study)")
-    parser.add_argument("runs", type=Path, nargs="+", help="run dirs to compare with the baseline")
-    parser.add_argument("--out", type=Path, required=True, help="output dir for comparison.* and ablation_matrix.*")
-    parser.add_argument("--intersect", action="store_true",
-                        help="compare on the questions all runs share instead of failing when they differ")
-    parser.add_argument("--metrics", nargs="+", metavar="NAME",
-                        help="metrics to compare (names or comma-separated lists; default: all the runs have)")
-    parser.add_argument("--n-resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
-    parser.add_argument("--unit", choices=("auto", "study", "patient", "pair"), default="auto",
-                        help="resampling unit: study_id, subject_id or the QA pair; auto = study when "
-                             "predictions carry study_id, else pair (default auto)")
-    parser.add_argument("--method", choices=METHODS, default="percentile", help="bootstrap CI (default percentile)")
-    parser.add_argument("--confidence", type=float, default=0.95, help="CI level (default 0.95)")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    parser.add_argument("--alpha", type=float, default=0.05, help="family-wise error rate (default 0.05)")
-    parser.add_argument("--correction", choices=CORRECTIONS, default="bonferroni",
-                        help="multiple-comparison correction (default bonferroni, as the seed)")
-    parser.add_argument("--family", choices=FAMILIES, default="metric",
-                        help="correction family: 'metric' = all run × stratum comparisons of one metric with "
-                             "one test (default); 'all' = every test in the table")
-    parser.add_argument("--tests", nargs="+", choices=TESTS, default=list(TESTS), metavar="TEST",
-                        help=f"tests to run where applicable (default all: {', '.join(TESTS)})")
-    parser.add_argument("--matrix-metric", default="exact_match", help="metric of the ablation matrix")
-    parser.add_argument("--matrix-test", choices=TESTS, default="paired_bootstrap",
-                        help="test whose p-value the ablation matrix shows (default the cluster-level "
-                             "paired bootstrap, consistent with its CI)")
+@dataclass(frozen=True)
+class CompareOptions:
+    settings: ComparisonSettings = field(default_factory=ComparisonSettings)
+    unit: str = "auto"                   # auto: study when predictions carry study_id, else pair
+    intersect: bool = False
+    metrics: tuple[str, ...] = ()        # empty: every metric the runs have
+    matrix_metric: str = "exact_match"
+    matrix_test: str = "paired_bootstrap"
+    overwrite: bool = False
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.unit not in UNITS:
+            raise ValueError(f"unit must be one of {UNITS}, got {self.unit!r}")
+        if self.matrix_test not in TESTS:
+            raise ValueError(f"matrix_test must be one of {TESTS}, got {self.matrix_test!r}")
 
 
-# ------------------------------------------------------------------------------ reading runs
-@dataclass
-class Run:
-    name: str
-    path: Path
-    frame: "object"          # pandas DataFrame, one row per QA pair
-    metrics_json: dict
-
-
-def read_run(path: Path) -> Run:
-    """Read a run dir's predictions (validated) and metrics.json (for its name)."""
-    import json
-
-    import pandas as pd
-
-    pred = Path(path) / "predictions.parquet"
-    if not pred.is_file():
-        raise DataError(path, None, "not a run dir: predictions.parquet is missing")
-    frame = pd.read_parquet(pred)
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise DataError(pred, None, f"missing required column(s) {', '.join(missing)}")
-    frame["question_id"] = frame["question_id"].astype(str)
-    dup = frame["question_id"].duplicated(keep=False)
-    if dup.any():
-        first = frame.loc[dup, "question_id"].iloc[0]
-        raise DataError(pred, first, f"duplicate question_id ({int(dup.sum())} rows share an id)")
-    metrics_path = Path(path) / "metrics.json"
-    metrics_json = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    prov = metrics_json.get("provenance") or {}
-    name = prov.get("ablation_condition") or metrics_json.get("ablation_condition") or Path(path).resolve().name
-    return Run(str(name), Path(path), frame.reset_index(drop=True), metrics_json)
-
-
-def _unique_names(runs: list[Run]) -> None:
+def unique_names(runs: list[Run]) -> None:
+    """Runs are named by their ablation condition; clashes fall back to folder names."""
     names = [r.name for r in runs]
     for r in runs:
         if names.count(r.name) > 1:
@@ -114,41 +74,41 @@ def _unique_names(runs: list[Run]) -> None:
 
 
 def align(baseline: Run, runs: list[Run], intersect: bool, notes: list[str]) -> list[str]:
-    """Question ids to compare, in the baseline's order; every run's frame is reordered to them.
+    """QA-pair keys to compare, in the baseline's order; every run's frame is reordered to them.
 
-    Differing question sets fail (with the counts on each side) unless ``intersect``; reference
-    answers and question types must agree on every compared question. What ``intersect`` left
-    out is appended to ``notes``.
-    """
-    base_ids = baseline.frame["question_id"]
-    keep = set(base_ids)
+    Differing QA sets fail (with the counts on each side) unless ``intersect``; reference
+    answers and question types must agree on every compared pair. What ``intersect`` left out
+    is appended to ``notes``."""
+    base_keys = list(qa_keys(baseline.frame))
+    keys_of = {id(r): list(qa_keys(r.frame)) for r in [baseline, *runs]}
+    keep = set(base_keys)
     for run in runs:
-        ids = set(run.frame["question_id"])
-        only_base, only_run = len(set(base_ids) - ids), len(ids - set(base_ids))
+        ids = set(keys_of[id(run)])
+        only_base, only_run = len(set(base_keys) - ids), len(ids - set(base_keys))
         if (only_base or only_run) and not intersect:
-            example = sorted((set(base_ids) - ids) or (ids - set(base_ids)))[0]
+            example = sorted((set(base_keys) - ids) or (ids - set(base_keys)))[0]
             raise CxrbenchError(
-                f"{run.path}: question set differs from the baseline {baseline.path}: {only_base} question_id(s) "
+                f"{run.path}: QA pairs differ from the baseline {baseline.path}: {only_base} QA pair(s) "
                 f"only in the baseline, {only_run} only in the run (e.g. {example}); pass --intersect to compare "
-                f"on the {len(set(base_ids) & ids)} shared questions")
+                f"on the {len(set(base_keys) & ids)} shared QA pairs")
         keep &= ids
-    order = [q for q in base_ids if q in keep]
+    order = [k for k in base_keys if k in keep]
     for run in [baseline, *runs]:
         dropped = len(run.frame) - len(order)
         if dropped:
-            notes.append(f"--intersect: {dropped} of {len(run.frame)} questions of {run.name} are not in every "
+            notes.append(f"--intersect: {dropped} of {len(run.frame)} QA pairs of {run.name} are not in every "
                          "run and were left out")
     if not order:
-        raise CxrbenchError("the runs share no question_id with the baseline")
+        raise CxrbenchError("the runs share no QA pair with the baseline")
     for run in [baseline, *runs]:
-        run.frame = run.frame.set_index("question_id", drop=False).loc[order].reset_index(drop=True)
+        position = {k: i for i, k in enumerate(keys_of[id(run)])}
+        run.frame = run.frame.iloc[[position[k] for k in order]].reset_index(drop=True)
     for run in runs:
         for col in ("answer", "question_type"):
-            differ = (run.frame[col].astype(str).to_numpy() != baseline.frame[col].astype(str).to_numpy())
+            differ = run.frame[col].astype(str).to_numpy() != baseline.frame[col].astype(str).to_numpy()
             if differ.any():
-                qid = run.frame["question_id"][np.flatnonzero(differ)[0]]
-                raise DataError(run.path / "predictions.parquet", qid,
-                                f"{int(differ.sum())} question(s) have another {col!r} than in the baseline "
+                raise DataError(run.path / "predictions.parquet", order[int(np.flatnonzero(differ)[0])],
+                                f"{int(differ.sum())} QA pair(s) have another {col!r} than in the baseline "
                                 f"{baseline.path}: the runs were not made on the same questions and references")
     return order
 
@@ -171,41 +131,14 @@ def resampling_units(frame, unit: str, source: Path) -> tuple[np.ndarray | None,
     return frame[col].to_numpy(), unit
 
 
-def strata_masks(frame) -> dict[str, np.ndarray]:
-    """overall, spatial, relational (when computable) and each question type, in registry order."""
-    from cxrbench import questions
+def run_statistics(run: Run) -> dict:
+    """Every registered metric's statistic of a run, rebuilt from its per-item columns."""
+    from cxrbench.score.statistics import statistics_from_predictions
 
-    qtype = frame["question_type"].astype(str).map(questions.normalize_question_type).to_numpy()
-    entries = {qt: questions.get(qt) for qt in np.unique(qtype)}
-    strata = {"overall": np.ones(len(frame), dtype=bool),
-              "spatial": np.isin(qtype, [qt for qt, e in entries.items() if e is not None and e.spatial])}
-    relational = relational_mask(frame)
-    if relational is not None:
-        strata["relational"] = relational
-    rank = {q.code: i for i, q in enumerate(questions.QUESTION_TYPES)}
-    for qt in sorted(entries, key=lambda q: (rank.get(q, len(rank)), q)):
-        strata[qt] = qtype == qt
-    return strata
+    return statistics_from_predictions(run.frame, run.signatures)
 
 
-def relational_mask(frame) -> np.ndarray | None:
-    """Items whose question ``cxrbench.metrics.relational`` flags as relational (at least one
-    relation edge in its parse; ``question_flags`` parses them in one batch); None without a
-    ``question`` column."""
-    if "question" not in frame.columns:
-        return None
-    from cxrbench.metrics.relational import question_flags
-
-    return np.asarray(question_flags(frame["question"].fillna("").astype(str).tolist())["relational"], dtype=bool)
-
-
-def run_statistics(frame) -> dict:
-    from cxrbench.score import statistics_from_predictions
-
-    return statistics_from_predictions(frame)
-
-
-def select_metrics(stats: dict, wanted: list[str] | None) -> dict:
+def select_metrics(stats: dict, wanted: tuple[str, ...]) -> dict:
     if not wanted:
         return stats
     names = [m for w in wanted for m in w.split(",") if m]
@@ -213,6 +146,107 @@ def select_metrics(stats: dict, wanted: list[str] | None) -> dict:
     if unknown:
         raise CxrbenchError(f"unknown metric(s) {', '.join(unknown)}; the baseline has {', '.join(stats)}")
     return {m: stats[m] for m in names}
+
+
+def _same_token_layout(a: Run, b: Run) -> bool | None:
+    if TOKEN_COLUMN not in a.frame.columns or TOKEN_COLUMN not in b.frame.columns:
+        return None
+    x, y = a.frame[TOKEN_COLUMN].to_numpy(dtype=float), b.frame[TOKEN_COLUMN].to_numpy(dtype=float)
+    both = ~np.isnan(x) & ~np.isnan(y)
+    return bool(np.array_equal(x[both], y[both]))
+
+
+def comparable_statistics(baseline: Run, runs: list[Run], base_stats: dict, notes: list[str]) -> dict:
+    """Each run's statistics of the baseline's metrics, without token-dependent metrics where
+    the two runs' token layouts differ."""
+    out = {}
+    for r in runs:
+        stats = {m: s for m, s in run_statistics(r).items() if m in base_stats}
+        if _same_token_layout(baseline, r) is False:
+            dropped = [m for m in TOKEN_DEPENDENT if m in stats]
+            for m in dropped:
+                stats.pop(m)
+            if dropped:
+                notes.append(f"{r.name}: {', '.join(dropped)} not compared with {baseline.name}: the runs attend "
+                             "over different numbers of visual tokens, and raw entropy grows with that number")
+        out[r.name] = stats
+    return out
+
+
+def direction(metric: str, diff: float, significant: bool) -> str:
+    """``better`` / ``worse`` for a significant difference (by the metric's direction), else ``""``."""
+    spec = registry.METRICS.get(metric)
+    if not significant or diff != diff or diff == 0 or spec is None:
+        return ""
+    return "better" if (diff > 0) == spec.higher_is_better else "worse"
+
+
+def compare_runs(baseline_dir: Path, run_dirs: list[Path], out_dir: Path, options: CompareOptions) -> Comparison:
+    """Read, align and compare the runs; write every output into ``out_dir`` as one set."""
+    from cxrbench import io
+    from cxrbench.outputs import OutputDir
+    from cxrbench.score.strata import comparison_strata
+    from cxrbench.stats.comparison import COLUMNS, MATRIX_COLUMNS
+
+    out = OutputDir.claim(out_dir, "cxrbench compare", overwrite=options.overwrite)   # before any work
+    settings = options.settings
+    baseline = read_run(baseline_dir)
+    runs = [read_run(p) for p in run_dirs]
+    unique_names([baseline, *runs])
+    notes: list[str] = []
+    order = align(baseline, runs, options.intersect, notes)
+    clusters, unit = resampling_units(baseline.frame, options.unit, baseline.path)
+    strata = comparison_strata(baseline.frame)
+    base_stats = select_metrics(run_statistics(baseline), options.metrics)
+    run_stats = comparable_statistics(baseline, runs, base_stats, notes)
+    n_units = len(order) if clusters is None else len(np.unique(clusters))
+
+    generic = [m for m, st in base_stats.items() if not isinstance(st, SufficientStats)]
+    if generic:   # honest expectation-setting: these are recomputed on every resample
+        print(f"note: {', '.join(generic)} are recomputed on every resample (no sufficient statistics): "
+              "the slow part of this comparison; --metrics leaves them out, --n-resamples trades precision",
+              file=sys.stderr)
+    print(f"comparing {len(runs)} run(s) with {baseline.name} on {len(order)} QA pairs in {n_units} "
+          f"{'QA pairs' if unit == 'pair' else unit + ' units'}, {len(strata)} strata, "
+          f"{len(base_stats)} metrics", file=sys.stderr)
+    comp = compare_statistics(base_stats, run_stats, strata=strata, clusters=clusters, baseline_name=baseline.name,
+                              settings=settings, progress=options.progress)
+    comp.notes[:0] = notes
+    for row in comp.rows:
+        row["direction"] = direction(row["metric"], row["diff"], row["significant"])
+    if "relational" not in strata:
+        comp.notes.append("no relational stratum: the baseline's predictions have no 'question' column")
+    cells = ablation_matrix(comp, options.matrix_metric, options.matrix_test)
+    if options.matrix_metric not in base_stats:
+        comp.notes.append(f"the ablation matrix metric {options.matrix_metric!r} is not among the compared metrics: "
+                          "its cells are empty (choose one with --matrix-metric)")
+
+    prov = io.provenance("cxrbench compare", extra_packages=("statsmodels",),
+                         inputs={r.name: {"run_dir": Path(r.path).resolve().name,
+                                          "predictions_sha256": io.file_sha256(Path(r.path) / "predictions.parquet")}
+                                 for r in [baseline, *runs]},
+                         baseline=baseline.name, n_questions=len(order), unit=unit, n_units=n_units,
+                         settings=vars(settings) | {"tests": list(settings.tests)})
+    family = {"definition": comp.family_description(), "sizes": comp.families}
+    staging = out.staging()
+    columns = [*COLUMNS, "direction"]
+    io.atomic_write_text(staging / "comparison.csv", _csv(comp.rows, columns))
+    io.atomic_write_json(staging / "comparison.json", {"provenance": prov, "family": family, "kinds": comp.kinds,
+                                                       "notes": comp.notes, "rows": comp.rows})
+    header = [f"# Paired comparison against `{baseline.name}`", "",
+              f"Runs: {', '.join(r.name for r in runs)}. {len(order)} QA pairs, resampling unit: {unit} "
+              f"({n_units}); paired bootstrap with {settings.n_resamples} resamples, {settings.method} "
+              f"{settings.confidence * 100:g}% CI, seed {settings.seed}."]
+    io.atomic_write_text(staging / "comparison.md", comparison_markdown(comp, header))
+    io.atomic_write_text(staging / "ablation_matrix.csv", _csv(cells, MATRIX_COLUMNS))
+    io.atomic_write_json(staging / "ablation_matrix.json",
+                         {"provenance": prov, "metric": options.matrix_metric, "test": options.matrix_test,
+                          "family": f"{settings.correction} over the {len(cells)} cells (conditions × subsets)",
+                          "cells": cells})
+    io.atomic_write_text(staging / "ablation_matrix.md",
+                         matrix_markdown(cells, baseline.name, options.matrix_metric, options.matrix_test, comp))
+    out.commit()
+    return comp
 
 
 # ------------------------------------------------------------------------------ writing
@@ -226,9 +260,12 @@ def _fmt_p(p: float) -> str:
 
 def comparison_markdown(comp: Comparison, header: list[str]) -> str:
     """One line per run × stratum × metric with the metric kind's primary test (seed 15.3)."""
+    from cxrbench.stats.comparison import PRIMARY_TEST
+
     s = comp.settings
     lines = [*header, "",
-             f"Multiple comparisons: {comp.family_description()}. `*`: significant after correction.",
+             f"Multiple comparisons: {comp.family_description()}. `*`: significant after correction; "
+             "better / worse by the metric's direction (lower is better for ECE and entropy).",
              "",
              "McNemar, paired t and Wilcoxon treat QA pairs as independent; pairs of one study are not, so their "
              "p-values are optimistic. The paired bootstrap resamples the chosen unit and is the test that "
@@ -240,8 +277,8 @@ def comparison_markdown(comp: Comparison, header: list[str]) -> str:
     for run, rows in by_run.items():
         lines += ["", f"## {run} vs {rows[0]['baseline']}", "",
                   f"| stratum | metric | {rows[0]['baseline']} | {run} | Δ [{s.confidence * 100:g}% CI] | test | result "
-                  f"| p (adj.) | d |",
-                  "|---|---|---:|---:|---|---|---|---:|---:|"]
+                  f"| p (adj.) | d | |",
+                  "|---|---|---:|---:|---|---|---|---:|---:|---|"]
         grouped: dict[tuple[str, str], list[dict]] = {}
         for r in rows:
             grouped.setdefault((r["stratum"], r["metric"]), []).append(r)
@@ -252,7 +289,8 @@ def comparison_markdown(comp: Comparison, header: list[str]) -> str:
             star = " *" if r["significant"] else ""
             lines.append(f"| {r['stratum']} | {r['metric']} | {_fmt(r['value_baseline'])} | {_fmt(r['value_run'])} "
                          f"| {_fmt(r['diff'])} [{_fmt(r['ci_low'])}, {_fmt(r['ci_high'])}] | {r['test']} "
-                         f"| {r['report']} | {_fmt_p(r['p_adjusted'])}{star} | {_fmt(r['effect_size'], 2)} |")
+                         f"| {r['report']} | {_fmt_p(r['p_adjusted'])}{star} | {_fmt(r['effect_size'], 2)} "
+                         f"| {r.get('direction', '')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -286,77 +324,3 @@ def _csv(rows: list[dict], columns) -> str:
     import pandas as pd
 
     return pd.DataFrame(rows, columns=list(columns)).to_csv(index=False, lineterminator="\n")
-
-
-def run(args: argparse.Namespace) -> int:
-    from cxrbench import io
-    from cxrbench.stats.comparison import COLUMNS, MATRIX_COLUMNS
-
-    if args.n_resamples < 1:
-        raise CxrbenchError(f"--n-resamples must be at least 1, got {args.n_resamples}")
-    for name in ("confidence", "alpha"):
-        if not 0 < getattr(args, name) < 1:
-            raise CxrbenchError(f"--{name} must lie strictly between 0 and 1, got {getattr(args, name)}")
-    settings = ComparisonSettings(n_resamples=args.n_resamples, confidence=args.confidence, method=args.method,
-                                  seed=args.seed, alpha=args.alpha, correction=args.correction,
-                                  family=args.family, tests=tuple(args.tests))
-    baseline = read_run(args.baseline)
-    runs = [read_run(p) for p in args.runs]
-    _unique_names([baseline, *runs])
-    notes: list[str] = []
-    order = align(baseline, runs, args.intersect, notes)
-    clusters, unit = resampling_units(baseline.frame, args.unit, baseline.path)
-    strata = strata_masks(baseline.frame)
-    base_stats = select_metrics(run_statistics(baseline.frame), args.metrics)
-    run_stats = {r.name: {m: s for m, s in run_statistics(r.frame).items() if m in base_stats} for r in runs}
-    n_units = len(order) if clusters is None else len(np.unique(clusters))
-
-    generic = [m for m, st in base_stats.items() if not isinstance(st, SufficientStats)]
-    if generic:  # honest expectation-setting: these are recomputed on every resample
-        print(f"note: {', '.join(generic)} are recomputed on every resample (no sufficient statistics): "
-              "the slow part of this comparison; --metrics leaves them out, --n-resamples trades precision",
-              file=sys.stderr)
-    print(f"comparing {len(runs)} run(s) with {baseline.name} on {len(order)} questions in {n_units} "
-          f"{'QA pairs' if unit == 'pair' else unit + ' units'}, {len(strata)} strata, "
-          f"{len(base_stats)} metrics", file=sys.stderr)
-    comp = compare_statistics(base_stats, run_stats, strata=strata, clusters=clusters, baseline_name=baseline.name,
-                              settings=settings)
-    comp.notes[:0] = notes
-    if "relational" not in strata:
-        comp.notes.append("no relational stratum: the baseline's predictions have no 'question' column")
-    cells = ablation_matrix(comp, args.matrix_metric, args.matrix_test)
-    if args.matrix_metric not in base_stats:
-        comp.notes.append(f"the ablation matrix metric {args.matrix_metric!r} is not among the compared metrics: "
-                          "its cells are empty (choose one with --matrix-metric)")
-
-    prov = io.provenance("cxrbench compare", extra_packages=("statsmodels",),
-                         inputs={r.name: {"run_dir": Path(r.path).resolve().name,
-                                          "predictions_sha256": io.file_sha256(Path(r.path) / "predictions.parquet")}
-                                 for r in [baseline, *runs]},
-                         baseline=baseline.name, n_questions=len(order), unit=unit, n_units=n_units,
-                         settings=vars(settings) | {"tests": list(settings.tests)})
-    family = {"definition": comp.family_description(), "sizes": comp.families}
-    out = args.out
-    io.atomic_write_text(out / "comparison.csv", _csv(comp.rows, COLUMNS))
-    io.atomic_write_json(out / "comparison.json", {"provenance": prov, "family": family, "kinds": comp.kinds,
-                                                   "notes": comp.notes, "rows": comp.rows})
-    header = [f"# Paired comparison against `{baseline.name}`", "",
-              f"Runs: {', '.join(r.name for r in runs)}. {len(order)} questions, resampling unit: {unit} "
-              f"({n_units}); paired bootstrap with {settings.n_resamples} resamples, {settings.method} "
-              f"{settings.confidence * 100:g}% CI, seed {settings.seed}."]
-    io.atomic_write_text(out / "comparison.md", comparison_markdown(comp, header))
-    io.atomic_write_text(out / "ablation_matrix.csv", _csv(cells, MATRIX_COLUMNS))
-    io.atomic_write_json(out / "ablation_matrix.json",
-                         {"provenance": prov, "metric": args.matrix_metric, "test": args.matrix_test,
-                          "family": f"{settings.correction} over the {len(cells)} cells (conditions × subsets)",
-                          "cells": cells})
-    io.atomic_write_text(out / "ablation_matrix.md",
-                         matrix_markdown(cells, baseline.name, args.matrix_metric, args.matrix_test, comp))
-
-    n_sig = sum(r["significant"] for r in comp.rows)
-    print(f"family: {comp.family_description()}")
-    for note in comp.notes:
-        print(f"note: {note}")
-    print(f"{n_sig} of {len(comp.rows)} tests significant; wrote comparison.{{csv,json,md}} and "
-          f"ablation_matrix.{{csv,json,md}} to {out}")
-    return 0

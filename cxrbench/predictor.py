@@ -98,21 +98,25 @@ def unregister_loader(name: str) -> None:
     _REGISTERED[:] = [x for x in _REGISTERED if x.name != name]
 
 
-def loaders() -> list[CheckpointLoader]:
-    """The registered loaders, then those of installed packages' entry points (sorted by name)."""
+def _candidates():
+    """(name, loader or the ImportError that loading it gave): registered loaders first, then the
+    entry points of installed packages by name, each imported only when it is reached."""
     from importlib.metadata import entry_points
 
-    out = list(_REGISTERED)
-    known = {x.name for x in out}
+    yield from ((x.name, x) for x in list(_REGISTERED))
+    known = {x.name for x in _REGISTERED}
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         if ep.name in known:
             continue
         try:
-            loader = ep.load()
-        except ImportError as err:   # a package whose model code cannot import here: say which
-            raise CxrbenchError(f"checkpoint loader {ep.name!r} ({ep.value}) cannot be imported: {err}") from None
-        out.append(loader)
-    return out
+            yield ep.name, ep.load()
+        except ImportError as err:   # a package whose model code cannot import here: reported below
+            yield ep.name, err
+
+
+def loaders() -> list[CheckpointLoader]:
+    """Every loader that imports: the registered ones, then the installed entry points."""
+    return [x for _, x in _candidates() if not isinstance(x, ImportError)]
 
 
 def load_predictor(path: str | Path, settings: PredictorSettings) -> Predictor:
@@ -120,15 +124,19 @@ def load_predictor(path: str | Path, settings: PredictorSettings) -> Predictor:
     path = Path(path)
     if not path.is_dir():
         raise CxrbenchError(f"{path}: checkpoint directory not found")
-    tried = []
-    for loader in loaders():
-        tried.append(loader.name)
+    tried, broken = [], []
+    for name, loader in _candidates():
+        if isinstance(loader, ImportError):
+            broken.append(f"{name} ({loader})")
+            continue
+        tried.append(name)
         if loader.can_load(path):
             predictor = loader.load(path, settings)
             if not isinstance(predictor, Predictor):
-                raise CxrbenchError(f"checkpoint loader {loader.name!r} returned {type(predictor).__name__}, "
+                raise CxrbenchError(f"checkpoint loader {name!r} returned {type(predictor).__name__}, "
                                     "not a Predictor (identity, image_root, predict)")
             return predictor
+    hint = f"; loaders that failed to import: {', '.join(broken)}" if broken else ""
     raise CxrbenchError(f"{path}: no checkpoint loader recognises this directory (asked: "
-                        f"{', '.join(tried) or 'none installed'}); a model package registers one under the "
+                        f"{', '.join(tried) or 'none installed'}){hint}; a model package registers one under the "
                         f"entry-point group {ENTRY_POINT_GROUP!r}")

@@ -17,9 +17,11 @@ from cxrbench.stats.comparison import COLUMNS, MATRIX_COLUMNS
 TYPES = ["B03_is_abnormal", "D03_where_is_finding", "C03_is_abnormal_region", "A_indication"]
 
 
-def frame_statistics(frame: pd.DataFrame) -> dict:
-    """Statistics from per-item columns, standing in for cxrbench.score.statistics_from_predictions
-    so these tests exercise compare's own logic whatever the metric set is."""
+def frame_statistics(run) -> dict:
+    """Statistics from per-item columns, standing in for the registry's
+    (cxrbench.score.statistics.statistics_from_predictions) so these tests exercise compare's
+    own logic whatever the metric set is."""
+    frame = run.frame
     return {"exact_match": mean_stats("exact_match", frame["exact_match"].to_numpy(float)),
             "token_f1": mean_stats("token_f1", frame["token_f1"].to_numpy(float)),
             "mcc": mcc_stats(frame["label_true"].to_numpy(), frame["label_pred"].to_numpy())}
@@ -85,7 +87,7 @@ def test_writes_every_output_with_the_contract_columns(runs, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "family: Bonferroni correction at α = 0.05, one family per metric and test" in printed
     table = pd.read_csv(out / "comparison.csv")
-    assert list(table.columns) == list(COLUMNS)
+    assert list(table.columns) == [*COLUMNS, "direction"]
     assert set(table.run) == {"no_sg", "resnet18"}  # ablation_condition, else the directory name
     assert (table.baseline == "full").all()
     strata = list(dict.fromkeys(table.stratum))
@@ -128,11 +130,11 @@ def test_differing_question_sets_fail_with_counts_unless_intersect(tmp_path, cap
     b = write_run(tmp_path / "b", base, 0.7, 2, drop=[0, 1, 2])
     assert main(["compare", str(a), str(b), "--out", str(tmp_path / "o"), "--n-resamples", "100"]) == 1
     err = capsys.readouterr().err
-    assert "3 question_id(s) only in the baseline, 0 only in the run" in err and "--intersect" in err
+    assert "3 QA pair(s) only in the baseline, 0 only in the run" in err and "--intersect" in err
     assert main(["compare", str(a), str(b), "--out", str(tmp_path / "o"), "--n-resamples", "100", "--intersect"]) == 0
     doc = json.loads((tmp_path / "o" / "comparison.json").read_text())
     assert doc["provenance"]["n_questions"] == 237
-    assert any("3 of 240 questions of a" in n for n in doc["notes"])
+    assert any("3 of 240 QA pairs of a" in n for n in doc["notes"])
 
 
 def test_bad_run_dirs_get_clear_errors(tmp_path, capsys):
@@ -143,7 +145,7 @@ def test_bad_run_dirs_get_clear_errors(tmp_path, capsys):
     f.loc[5, "question_id"] = f.loc[4, "question_id"]
     f.to_parquet(dup / "predictions.parquet", index=False)
     assert main(["compare", str(a), str(dup), "--out", str(tmp_path / "o")]) == 1
-    assert "predictions.parquet, record q00004: duplicate question_id" in capsys.readouterr().err
+    assert "predictions.parquet, record 50000000/q00004: duplicate QA pair" in capsys.readouterr().err
     other = write_run(tmp_path / "other", base.assign(answer="maybe"), 0.7, 3)
     assert main(["compare", str(a), str(other), "--out", str(tmp_path / "o")]) == 1
     assert "another 'answer' than in the baseline" in capsys.readouterr().err

@@ -1,7 +1,9 @@
-"""A fake predictor that follows the ``model.inference.Predictor`` interface, and frames for it.
+"""A fake model behind cxrbench's Predictor protocol and checkpoint-loader hook, and frames for it.
 
 Its outputs are a deterministic function of the question id (so resumed and uninterrupted runs
 must agree byte for byte), and it can log its calls and sleep (to be killed mid-run).
+:class:`FakeLoader` loads any folder holding ``fake-checkpoint.json``, so ``cxrbench evaluate``
+runs end to end without the ``model`` package.
 """
 
 from __future__ import annotations
@@ -33,9 +35,28 @@ def _rng(qid: str) -> np.random.Generator:
     return np.random.default_rng(int(hashlib.sha256(qid.encode()).hexdigest()[:12], 16))
 
 
+HEAD_CLASSES = {"binary": 2, "region": 26, "severity": 4, "text": len(vocab.CHEXPERT_LABELS)}
+
+
+def _probs(head: str, label: int | None, p_yes: float) -> list[float]:
+    """Probabilities of the head's classes: softmax-like for binary/severity, sigmoids otherwise."""
+    if head == "binary":
+        return [1 - p_yes, p_yes]
+    k = HEAD_CLASSES[head]
+    if head == "severity":
+        p = np.full(k, (1 - 0.7) / (k - 1))
+        p[label] = 0.7
+        return p.tolist()
+    return [0.8 if i == (label or 0) else 0.1 for i in range(k)]
+
+
 class FakePredictor:
-    def __init__(self, log: str | Path | None = None, delay: float = 0.0):
+    """A Predictor (cxrbench.predictor): ``identity``, ``image_root``, ``predict``."""
+
+    def __init__(self, log: str | Path | None = None, delay: float = 0.0, condition: str = "fake"):
         self.log, self.delay = log, delay
+        self.identity = {"condition": condition, "model": "FakePredictor"}
+        self.image_root = None
 
     def predict(self, qa: pd.DataFrame) -> pd.DataFrame:
         if self.log is not None:
@@ -62,7 +83,7 @@ class FakePredictor:
                 "label_true": (int(r["answer"] == "yes") if head == "binary" else 1 if head == "severity"
                                else 0 if head == "region" else None),
                 "label_pred": label_pred, "score": p_yes if head == "binary" else None,
-                "probs": [1 - p_yes, p_yes], "confidence": max(p_yes, 1 - p_yes),
+                "probs": _probs(head, label_pred, p_yes), "confidence": max(p_yes, 1 - p_yes),
                 "regions_true": ["left lung"], "regions_pred": ["left lung"],
                 "boxes_true": [[10.0, 10.0, 200.0, 300.0]] if head == "region" else [],
                 "boxes_pred": [[20.0, 10.0, 210.0, 300.0]] if head == "region" else [],
@@ -76,9 +97,25 @@ class FakePredictor:
         return pd.DataFrame(rows)
 
 
+class FakeLoader:
+    """Loads folders that hold ``fake-checkpoint.json`` ({"condition": ...})."""
+
+    name = "fake"
+
+    def can_load(self, path: Path) -> bool:
+        return (Path(path) / "fake-checkpoint.json").is_file()
+
+    def load(self, path: Path, settings) -> FakePredictor:
+        import json
+
+        spec = json.loads((Path(path) / "fake-checkpoint.json").read_text())
+        return FakePredictor(condition=spec.get("condition", "fake"))
+
+
 def run_fake(out: str, n: int, shard_size: int, delay: float = 0.0, log: str | None = None) -> None:
     """What the kill test runs in a subprocess: shards, then the final file."""
-    from cxrbench.evaluate import _attention_postprocess, run_sharded
+    from cxrbench.evaluate.pipeline import _attention_postprocess
+    from cxrbench.evaluate.shards import run_sharded
     from cxrbench.io import atomic_write_parquet
 
     frame = run_sharded(FakePredictor(log, delay).predict, qa_frame(n), Path(out) / "shards",

@@ -12,7 +12,7 @@ import scipy.stats
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cxrbench import attention as att
+from cxrbench.reports import attention as att
 from cxrbench.metrics.attention import boxes_mask
 
 
@@ -118,7 +118,10 @@ def test_attention_columns_and_counts():
     frame = _frame()
     cols = att.attention_columns(frame, grid=10)
     assert list(cols.columns) == ["plausibility", "attention_entropy", "attention_entropy_norm",
-                                  "plausibility_sim", "attention_entropy_sim", "attention_entropy_norm_sim"]
+                                  "plausibility_sim", "attention_entropy_sim", "attention_entropy_norm_sim",
+                                  "attention_tokens"]
+    # the number of visual tokens each question attended over (row 0: no attention)
+    assert math.isnan(cols.loc[0, "attention_tokens"]) and (cols.loc[1:, "attention_tokens"] == 3).all()
     # where_is_finding rows (0, 3, 6, 9): focused on the ROI token; row 0 has no attention
     assert math.isnan(cols.loc[0, "plausibility"]) and math.isnan(cols.loc[0, "attention_entropy"])
     assert cols.loc[[3, 6, 9], "plausibility"].tolist() == pytest.approx([1.0] * 3)

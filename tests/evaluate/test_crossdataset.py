@@ -12,10 +12,9 @@ from cxrbench import vocab
 from cxrbench.data import crossdataset as cd
 from cxrbench.errors import DataError
 
-SHARED = Path("/work/shared/data")
-VQA_RAD = SHARED / "vqa-rad" / "testset.json"
-SLAKE = SHARED / "slake" / "test.json"
-needs_real = pytest.mark.skipif(not (VQA_RAD.is_file() and SLAKE.is_file()), reason="real question files not present")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crossdataset"   # the real files, with the tests
+VQA_RAD = FIXTURES / "vqa-rad" / "testset.json"
+SLAKE = FIXTURES / "slake" / "test.json"
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +33,6 @@ def _row(frame, qid):
     return rows.iloc[0]
 
 
-@needs_real
 def test_vqa_rad_test_split_parses_completely(vqa_rad):
     raw = json.loads(VQA_RAD.read_text())
     assert len(vqa_rad) == len(raw) == 450
@@ -47,7 +45,6 @@ def test_vqa_rad_test_split_parses_completely(vqa_rad):
     assert _row(vqa_rad, 367)["content_types"] == ["POS", "PRES"]
 
 
-@needs_real
 def test_slake_english_rows_only(slake):
     raw = json.loads(SLAKE.read_text())
     assert len(raw) == 2094
@@ -58,7 +55,6 @@ def test_slake_english_rows_only(slake):
     assert set(slake["modality"]) == {"CT", "X-Ray", "MRI"}
 
 
-@needs_real
 @pytest.mark.parametrize("which", ["vqa-rad", "slake"])
 def test_yes_no_answers_in_any_case_are_binary(which, vqa_rad, slake):
     frame = vqa_rad if which == "vqa-rad" else slake
@@ -72,7 +68,6 @@ def test_yes_no_answers_in_any_case_are_binary(which, vqa_rad, slake):
     assert int(is_yes_no.sum()) == int((frame["head"] == "binary").sum())
 
 
-@needs_real
 @pytest.mark.parametrize("qid, region", [
     (1539, "right hemidiaphragm"),      # "R hemidiaphragm": abbreviated side
     (724, "right upper lung lobe"),     # "Right upper lobe"
@@ -85,7 +80,6 @@ def test_vqa_rad_chest_location_answers_map_to_region_classes(vqa_rad, qid, regi
     assert region in vocab.HEAD_REGIONS
 
 
-@needs_real
 def test_vqa_rad_sides_and_non_chest_locations_stay_text(vqa_rad):
     on_left = _row(vqa_rad, 1508)                 # "On the left", where is the spleen (ABD)
     assert (on_left["answer"], on_left["head"], on_left["answer_norm"]) == ("On the left", "text", "on the left")
@@ -97,7 +91,6 @@ def test_vqa_rad_sides_and_non_chest_locations_stay_text(vqa_rad):
     assert not ((vqa_rad["head"] == "region") & ~vqa_rad["is_chest"]).any()
 
 
-@needs_real
 def test_slake_position_answers(slake):
     lung_side = _row(slake, 11943)                # "Left Lung, Right": organ, then image side
     assert (lung_side["head"], lung_side["answer_regions"]) == ("region", ["left lung"])

@@ -137,11 +137,11 @@ def test_killed_run_resumes_to_byte_identical_outputs(clean_run, tiny_checkpoint
     # other inputs in the same run dir are refused with a clear message
     proc = _evaluate(str(tiny_checkpoint), "--index", str(synth_index), "--out", str(out), *COMMON,
                      "--no-scene-graph", check=False)
-    assert proc.returncode == 1 and "use_scene_graph" in proc.stderr
+    assert proc.returncode == 1 and "scene_graphs" in proc.stderr
 
 
 # ----------------------------------------------------------------------------- zero-shot
-SHARED = Path("/work/shared/data")
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "crossdataset"   # the real files, with the tests
 VQA_RAD_QIDS = (1146, 1365, 724, 367, 210, 1539)      # yes/no, yes/no, region, side, modality, region
 SLAKE_QIDS = (11938, 11943, 11935, 12298, 11934)        # no, "Left Lung, Right", "Chest", "Lower Left Lung", CT
 
@@ -149,7 +149,7 @@ SLAKE_QIDS = (11938, 11943, 11935, 12298, 11934)        # no, "Left Lung, Right"
 def _subset(dataset: str, qids, tmp: Path) -> tuple[Path, Path]:
     from PIL import Image
 
-    src = SHARED / ("vqa-rad/testset.json" if dataset == "vqa-rad" else "slake/test.json")
+    src = FIXTURES / ("vqa-rad/testset.json" if dataset == "vqa-rad" else "slake/test.json")
     rows = [r for r in json.loads(src.read_text()) if r["qid"] in qids]
     assert len(rows) == len(qids)
     path, images = tmp / f"{dataset}.json", tmp / f"{dataset}-images"
@@ -162,7 +162,6 @@ def _subset(dataset: str, qids, tmp: Path) -> tuple[Path, Path]:
     return path, images
 
 
-@pytest.mark.skipif(not SHARED.is_dir(), reason="real question files not present")
 @pytest.mark.parametrize("dataset, qids", [("vqa-rad", VQA_RAD_QIDS), ("slake", SLAKE_QIDS)])
 def test_zero_shot_cross_dataset(dataset, qids, tiny_checkpoint, tmp_path):
     from cxrbench.data.crossdataset import load_crossdataset
@@ -191,7 +190,7 @@ def test_zero_shot_cross_dataset(dataset, qids, tiny_checkpoint, tmp_path):
     em = pred.set_index("question_id").loc[expected.loc[closed, "question_id"], "exact_match"].mean()
     assert metrics["by_answer_type"]["CLOSED"]["exact_match"]["value"] == pytest.approx(em)
     assert metrics["provenance"]["dataset"] == dataset
-    assert metrics["provenance"]["inference"]["use_scene_graph"] is False
+    assert metrics["provenance"]["inference"]["scene_graphs"] == "none"
     assert str(tmp_path) not in (out / "metrics.json").read_text()
     assert not (out / "chexpert_report.json").exists()
     summary = json.loads((out / "attention" / "summary.json").read_text())
@@ -202,14 +201,14 @@ def test_no_scene_graph_mode_on_the_index_without_cis(tiny_checkpoint, synth_ind
     out = tmp_path / "nosg"
     args = [a if a != "200" else "0" for a in COMMON]          # --n-resamples 0: point estimates only
     _evaluate(str(tiny_checkpoint), "--index", str(synth_index), "--out", str(out), "--no-scene-graph", *args)
-    from cxrbench.evaluate import read_shards
+    from cxrbench.evaluate.shards import read_shards
 
     shards = read_shards(out)
     assert all(len(b) == 1 for b in shards["token_boxes"])                  # the global image token only
     pred = pd.read_parquet(out / "predictions.parquet")
     assert (pred["attention_entropy"] == 0.0).all()
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["provenance"]["inference"]["use_scene_graph"] is False
+    assert metrics["provenance"]["inference"]["scene_graphs"] == "none"
     assert metrics["overall"]["exact_match"]["ci"] == [None, None]
     assert metrics["overall"]["exact_match"]["value"] == pytest.approx(pred["correct"].mean())
     report = json.loads((out / "chexpert_report.json").read_text())

@@ -10,7 +10,13 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from cxrbench import calibration_report, chexpert_report, evaluate, vocab
+from cxrbench import vocab
+from cxrbench.commands import evaluate as evaluate_cmd
+from cxrbench.evaluate import inputs, pipeline
+from cxrbench.outputs import OutputDir
+from cxrbench.reports import calibration as calibration_report
+from cxrbench.reports import chexpert as chexpert_report
+from cxrbench.reports.chexpert import ChexpertOptions
 from cxrbench.errors import CxrbenchError, DataError
 from tests.evaluate.fakes import FakePredictor, qa_frame
 
@@ -28,7 +34,8 @@ def _studies(n=60, seed=0):
     prob = np.round(rng.uniform(size=(n, K)) * 20) / 20
     prob[:, PTX] = np.where(gold[:, PTX] == 1, 0.95, 0.05)      # a perfect pneumothorax detector
     rows = [{"question_id": f"q{i:03d}", "study_id": 5000 + i, "subject_id": 900 + i // 3,
-             "question_type": "B03_is_abnormal", "chexpert_gold": gold[i].tolist(), "chexpert_auto": auto[i].tolist(),
+             "question_type": "B03_is_abnormal", "answer": "Yes.", "prediction": "Yes.",
+             "chexpert_gold": gold[i].tolist(), "chexpert_auto": auto[i].tolist(),
              "chexpert_prob": prob[i].tolist(), "finding_chexpert": [], "label_true": 1, "label_pred": 1,
              "score": 0.9} for i in range(n)]
     return pd.DataFrame(rows), gold, auto, prob
@@ -49,7 +56,7 @@ def _expected(y_raw, prob, threshold=0.5):
 
 def test_aux_head_metrics_agree_with_sklearn_under_the_label_policy():
     frame, gold, _, prob = _studies()
-    report = chexpert_report.chexpert_report(frame, n_resamples=300, seed=1)
+    report = chexpert_report.chexpert_report(frame, ChexpertOptions(n_resamples=300, seed=1))
     assert report["reference"]["column"] == "chexpert_gold"
     for c, name in enumerate(vocab.CHEXPERT_LABELS):
         entry = report["aux_head"][name]
@@ -68,7 +75,7 @@ def test_aux_head_metrics_agree_with_sklearn_under_the_label_policy():
 
 def test_targets_shown_beside_the_measured_values():
     frame, *_ = _studies()
-    report = chexpert_report.chexpert_report(frame, n_resamples=200)
+    report = chexpert_report.chexpert_report(frame, ChexpertOptions(n_resamples=200))
     ptx = report["aux_head"]["Pneumothorax"]["targets"]
     assert ptx["priority"] == "Critical"
     assert ptx["sensitivity"] == {"target": 0.90, "meets": True, "ci_above": True}
@@ -86,17 +93,17 @@ def test_targets_shown_beside_the_measured_values():
 def test_reference_choice_and_studies_without_labels():
     frame, gold, auto, prob = _studies()
     frame.loc[:9, "chexpert_gold"] = None           # 10 studies without radiologist labels
-    report = chexpert_report.chexpert_report(frame, n_resamples=0)
+    report = chexpert_report.chexpert_report(frame, ChexpertOptions(n_resamples=0))
     assert report["counts"]["studies_without_reference"] == 10 and report["counts"]["studies_evaluated"] == 50
     expected, n, _ = _expected(gold[10:, EDEMA], prob[10:, EDEMA])
     assert report["aux_head"]["Edema"]["metrics"]["mcc"]["value"] == pytest.approx(expected["mcc"])
     assert report["aux_head"]["Edema"]["metrics"]["mcc"]["ci"] == [None, None]
-    automatic = chexpert_report.chexpert_report(frame, labels="automatic", n_resamples=0)
+    automatic = chexpert_report.chexpert_report(frame, ChexpertOptions(labels="automatic", n_resamples=0))
     assert automatic["reference"] == {"column": "chexpert_auto", "kind": "automatic"}
     expected, n, _ = _expected(auto[:, EDEMA], prob[:, EDEMA])
     assert automatic["aux_head"]["Edema"]["n"] == n
     with pytest.raises(CxrbenchError, match="no radiologist labels"):
-        chexpert_report.chexpert_report(frame.drop(columns=["chexpert_gold"]), labels="gold")
+        chexpert_report.chexpert_report(frame.drop(columns=["chexpert_gold"]), ChexpertOptions(labels="gold"))
     with pytest.raises(ValueError, match="must be 1, 0, -1 or blank"):
         chexpert_report.apply_label_policy(np.array([2.0]))
 
@@ -121,7 +128,7 @@ def test_has_finding_answers_any_yes_per_study_and_consistency():
                       "chexpert_prob": frame.at[i, "chexpert_prob"], "finding_chexpert": ["Edema"],
                       "label_true": lt, "label_pred": lp, "score": sc})
     frame = pd.concat([frame, pd.DataFrame(extra)], ignore_index=True)
-    report = chexpert_report.chexpert_report(frame, n_resamples=100)
+    report = chexpert_report.chexpert_report(frame, ChexpertOptions(n_resamples=100))
     qa = report["qa_has_finding"]
     assert list(qa) == ["Edema"]
     e = qa["Edema"]
@@ -188,15 +195,15 @@ def test_text_rows_fall_back_to_exact_match_correctness():
 # ------------------------------------------------------------------------------ run strata
 def _args(extra=()):
     p = argparse.ArgumentParser()
-    evaluate.add_arguments(p)
-    return p.parse_args(["ckpt", "--index", "idx", "--n-resamples", "300", "--no-progress", "--n-overlays", "2",
+    evaluate_cmd.add_arguments(p)
+    return evaluate_cmd.options_from(p.parse_args(["ckpt", "--index", "idx", "--n-resamples", "300", "--no-progress", "--n-overlays", "2",
                          "--skip", "bertscore_f1", "clinical_term_f1", "semantic_type_accuracy",
-                         "graph_entity_recall", *extra])
+                         "graph_entity_recall", *extra]))
 
 
 def _planted(n=160):
     """Predictions right exactly on the has_finding questions, wrong on every other type."""
-    frame = evaluate._attention_postprocess(FakePredictor().predict(qa_frame(n, n_studies=40)))
+    frame = pipeline._attention_postprocess(FakePredictor().predict(qa_frame(n, n_studies=40)))
     right = frame["question_type"] == "D02_has_finding"
     wrong = {"D03_where_is_finding": "heart", "D04_how_severe_is_finding": "severe",
              "B01_describe_all": "large right pleural effusion"}
@@ -214,7 +221,8 @@ def _planted(n=160):
 
 def test_every_stratum_reports_the_planted_pattern(tmp_path):
     frame = _planted()
-    metrics = evaluate.write_run(tmp_path, frame, _args(), {"split": "test", "ablation_condition": "full"},
+    metrics = pipeline.write_run(OutputDir.claim(tmp_path, "cxrbench evaluate"), frame, _args(),
+                                 {"split": "test", "ablation_condition": "full"},
                                  image_root=None)
     n_type = int((frame["question_type"] == "D02_has_finding").sum())
     by_type = metrics["by_question_type"]
@@ -236,7 +244,7 @@ def test_every_stratum_reports_the_planted_pattern(tmp_path):
     assert metrics["provenance"]["ablation_condition"] == "full"
     # the files of the run dir
     pred = pd.read_parquet(tmp_path / "predictions.parquet")
-    assert len(pred) == len(frame) and not set(evaluate.RAW_ATTENTION) & set(pred.columns)
+    assert len(pred) == len(frame) and not set(pipeline.RAW_ATTENTION) & set(pred.columns)
     assert {"plausibility", "attention_entropy", "exact_match", "correct"} <= set(pred.columns)
     assert pred.loc[pred["question_type"] == "D02_has_finding", "correct"].all()
     assert metrics["overall"]["attention_entropy"]["n"] == len(frame)
@@ -251,7 +259,8 @@ def test_every_stratum_reports_the_planted_pattern(tmp_path):
 def test_write_run_is_byte_identical(tmp_path):
     frame = _planted(80)
     for d in ("a", "b"):
-        evaluate.write_run(tmp_path / d, frame, _args(), {"split": "test"}, image_root=None)
+        pipeline.write_run(OutputDir.claim(tmp_path / d, "cxrbench evaluate"), frame, _args(), {"split": "test"},
+                           image_root=None)
     for name in ("predictions.parquet", "metrics.json", "calibration.json", "chexpert_report.json",
                  "chexpert_report.csv", "attention/summary.json"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
@@ -262,9 +271,9 @@ def test_finding_chexpert_maps_has_finding_questions():
                                          "D02_has_finding"],
                        "variables": ['{"finding": "pleural effusion"}', None, '{"finding": "edema"}', "{}"],
                        "answer_entities": [[], ["pneumothorax", "rib fracture"], ["edema"], ["granuloma"]]})
-    assert evaluate.finding_chexpert(qa) == [["Pleural Effusion"], ["Fracture", "Pneumothorax"], [], []]
+    assert inputs.finding_chexpert(qa) == [["Pleural Effusion"], ["Fracture", "Pneumothorax"], [], []]
 
 
 def test_bad_index_directory(tmp_path):
     with pytest.raises(DataError, match="not an index directory"):
-        evaluate.load_split(tmp_path, "test")
+        inputs.load_split(tmp_path, "test")

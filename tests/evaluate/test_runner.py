@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from cxrbench.errors import CxrbenchError
-from cxrbench.evaluate import SHARD_DIR, read_shards, run_sharded
+from cxrbench.evaluate.shards import SHARD_DIR, read_shards, run_sharded
 from tests.evaluate.fakes import FakePredictor, qa_frame, run_fake
 
 REPO = Path(__file__).resolve().parents[2]
@@ -61,7 +61,7 @@ def test_other_inputs_are_refused_unless_overwrite(tmp_path):
     with pytest.raises(CxrbenchError, match="changed: checkpoint"):
         run_sharded(FakePredictor().predict, frame, tmp_path / "s", inputs={"checkpoint": "b"}, shard_size=4,
                     progress=False)
-    with pytest.raises(CxrbenchError, match="question_ids_sha256"):
+    with pytest.raises(CxrbenchError, match="qa_keys_sha256"):
         run_sharded(FakePredictor().predict, qa_frame(9), tmp_path / "s", inputs={"checkpoint": "a"},
                     shard_size=4, progress=False)
     log = tmp_path / "calls.log"
@@ -114,7 +114,7 @@ def test_killed_run_resumes_to_identical_files(tmp_path):
 
 def test_studies_without_a_frontal_image_are_excluded_counted_and_warned(capsys, tmp_path):
     from cxrbench.errors import DataError
-    from cxrbench.evaluate import drop_unanswerable
+    from cxrbench.evaluate.inputs import drop_unanswerable
 
     qa = pd.DataFrame({"question_id": ["q1", "q2", "q3", "q4"], "study_id": [1, 1, 2, 3]})
     studies = pd.DataFrame({"study_id": [1, 2, 3], "image_id": ["a", None, "c"]})   # study 2: lateral only

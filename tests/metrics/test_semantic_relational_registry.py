@@ -89,7 +89,7 @@ def test_metric_modules_and_score_do_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys; import cxrbench.score, cxrbench.metrics.registry, cxrbench.metrics.text, "
+    code = ("import sys; import cxrbench.score, cxrbench.compare, cxrbench.metrics.registry, cxrbench.metrics.text, "
             "cxrbench.metrics.classification, cxrbench.metrics.calibration, cxrbench.metrics.spatial, "
             "cxrbench.metrics.attention, cxrbench.metrics.clinical_terms, cxrbench.metrics.semantic_type, "
             "cxrbench.metrics.relational, cxrbench.metrics.bertscore; print('torch' in sys.modules)")

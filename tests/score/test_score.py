@@ -6,6 +6,8 @@ import pytest
 from sklearn.metrics import recall_score
 
 from cxrbench import score
+from cxrbench.score.contract import LIST_COLUMNS, qa_keys
+from cxrbench.score.statistics import statistics_from_predictions
 from cxrbench.cli import main
 from cxrbench.metrics import spatial, text
 from tests.score.synthetic import make_predictions
@@ -26,7 +28,7 @@ def _write(frame, path):
         path.write_text("\n".join(lines) + "\n")
     elif path.suffix == ".csv":
         f = frame.copy()
-        for col in score.LIST_COLUMNS:
+        for col in LIST_COLUMNS:
             if col in f:
                 f[col] = f[col].map(lambda v: json.dumps(v) if isinstance(v, list) else "")
         f.to_csv(path, index=False)
@@ -73,7 +75,7 @@ def test_metrics_json_layout_and_values(frame, run_dir):
     assert "all-MiniLM-L6-v2" in prov["metrics"]["bertscore_f1"]["signature"]
     assert prov["metrics"]["clinical_term_f1"]["signature"].startswith("quickumls:1.4.2")
     assert prov["bootstrap"] == {"n_resamples": 200, "unit": "study_id", "method": "percentile",
-                                 "confidence": 0.95, "seed": 0}
+                                 "confidence": 0.95, "seed": 0, "draw": "per_stratum"}
     assert prov["inputs"]["predictions"]["name"] == "preds.jsonl" and len(prov["inputs"]["predictions"]["sha256"]) == 64
     assert m["warnings"] == {"nan_confidence": m["warnings"]["nan_confidence"]}  # rows without a confidence
 
@@ -85,7 +87,7 @@ def test_predictions_parquet_has_item_scores(frame, run_dir):
         assert col in scored
     assert scored["iou"].notna().sum() == (frame["question_type"] == "D03_where_is_finding").sum()
     # the scored frame alone gives the same overall numbers, without running a model
-    stats = score.statistics_from_predictions(scored)
+    stats = statistics_from_predictions(scored)
     m = json.loads((run_dir / "run" / "metrics.json").read_text())
     for name, stat in stats.items():
         assert stat.value() == pytest.approx(m["overall"][name]["value"], nan_ok=True), name
@@ -122,7 +124,7 @@ def test_bad_input_errors_name_file_record_and_problem(frame, tmp_path, capsys):
     def dup(f):
         f.loc[5, "question_id"] = f.loc[2, "question_id"]
     code, err = _bad(small, tmp_path, capsys, x=dup)
-    assert code == 1 and "duplicate question_id" in err and small.loc[2, "question_id"] in err
+    assert code == 1 and "duplicate QA pair" in err and qa_keys(small)[2] in err
 
     def empty_answer(f):
         f.loc[4, "answer"] = "  "
@@ -165,11 +167,11 @@ def test_tolerated_problems_are_counted_warnings(frame, tmp_path):
     i = int(np.flatnonzero(f["question_type"] == "D03_where_is_finding")[0])
     f.at[i, "boxes_pred"] = [[10.0, 10.0, 2000.0, 20.0]]
     scored, m = score.score_frame(f, score.ScoreOptions(n_resamples=0, skip=("bertscore_f1",), progress=False))
-    w = m["warnings"]
-    assert w["empty_prediction"] == {"count": 1, "examples": [f.loc[0, "question_id"]]}
-    assert w["unknown_question_type"]["examples"] == [f.loc[1, "question_id"]]
+    w, keys = m["warnings"], qa_keys(f)
+    assert w["empty_prediction"] == {"count": 1, "examples": [keys[0]]}
+    assert w["unknown_question_type"]["examples"] == [keys[1]]
     assert w["binary_prediction_unparsed"]["count"] >= 1
-    assert w["boxes_pred_out_of_image"]["examples"] == [f.loc[i, "question_id"]]
+    assert w["boxes_pred_out_of_image"]["examples"] == [keys[i]]
     assert "PRES" in m["by_question_type"] and "exact_match" in m["by_question_type"]["PRES"]
     assert "sensitivity" not in m["by_question_type"]["PRES"]
     assert m["overall"]["exact_match"]["ci"] == [None, None]  # --n-resamples 0: no CIs

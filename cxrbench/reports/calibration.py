@@ -23,6 +23,7 @@ import pandas as pd
 
 from cxrbench.io import atomic_write_json
 from cxrbench.metrics import calibration as cal
+from cxrbench.stats.report import metric_entry
 
 HEAD_ORDER = ("binary", "region", "severity", "text")
 
@@ -49,11 +50,8 @@ def _entry(correct: np.ndarray, confidence: np.ndarray, clusters, n_bins: int, n
         return None
     stat = cal.ece_stats(correct[ok], confidence[ok], n_bins)
     cl = None if clusters is None else clusters[ok]
-    ci = [None, None]
-    if n_resamples > 0:
-        res = bootstrap_ci(stat, cl, n_resamples=n_resamples, seed=seed)
-        ci = [res.ci_low, res.ci_high]
-    return {"ece": {"value": stat.value(), "ci": ci, "n": int(ok.sum())}, "signature": stat.signature,
+    res = bootstrap_ci(stat, cl, n_resamples=n_resamples, seed=seed) if n_resamples > 0 else None
+    return {"ece": metric_entry(stat.value(), res, int(ok.sum())), "signature": stat.signature,
             "reliability": cal.reliability_table(correct[ok], confidence[ok], n_bins)}
 
 

@@ -46,6 +46,8 @@ from cxrbench import questions
 from cxrbench.io import atomic_write_bytes, atomic_write_json
 from cxrbench.metrics import attention as am
 from cxrbench.metrics.base import mean_stats
+from cxrbench.score.contract import qa_keys
+from cxrbench.stats.report import metric_entry
 
 SOURCES = {"text_visual": "attn_text_visual", "sim": "attn_sim"}
 DEFAULT_GRID = 64
@@ -148,6 +150,9 @@ def attention_columns(frame: pd.DataFrame, grid: int = DEFAULT_GRID) -> pd.DataF
         out["plausibility" + suffix] = values["plausibility"]
         out["attention_entropy" + suffix] = values["entropy"]
         out["attention_entropy_norm" + suffix] = values["entropy_norm"]
+    # how many visual tokens the question attended over (compare: raw entropy depends on it)
+    weights = frame[SOURCES["text_visual"]] if SOURCES["text_visual"] in frame.columns else [None] * len(frame)
+    out["attention_tokens"] = [np.nan if w is None or isinstance(w, float) else float(len(w)) for w in weights]
     return pd.DataFrame(out, index=frame.index)
 
 
@@ -178,14 +183,12 @@ def _ci(values: np.ndarray, clusters, n_resamples: int, seed: int, name: str) ->
     from cxrbench.stats.bootstrap import bootstrap_ci
 
     values = np.asarray(values, dtype=np.float64)
-    if not np.isfinite(values).any():
-        return {"value": None, "ci": [None, None], "n": 0}
-    stat = mean_stats(name, values)
     n = int(np.isfinite(values).sum())
-    if n_resamples <= 0:
-        return {"value": stat.value(), "ci": [None, None], "n": n}
-    res = bootstrap_ci(stat, clusters, n_resamples=n_resamples, seed=seed)
-    return {"value": res.value, "ci": [res.ci_low, res.ci_high], "n": n}
+    if n == 0:
+        return metric_entry(None, None, 0)
+    stat = mean_stats(name, values)
+    res = bootstrap_ci(stat, clusters, n_resamples=n_resamples, seed=seed) if n_resamples > 0 else None
+    return metric_entry(stat.value(), res, n)
 
 
 def summarize(frame: pd.DataFrame, *, n_resamples: int = 10_000, seed: int = 0,
@@ -207,6 +210,7 @@ def summarize(frame: pd.DataFrame, *, n_resamples: int = 10_000, seed: int = 0,
     groups = [("overall", np.ones(len(frame), dtype=bool))]
     groups += [(qt, (frame["question_type"] == qt).to_numpy()) for qt in sorted(frame["question_type"].unique())]
     clusters_all = frame[cluster].to_numpy() if cluster and cluster in frame.columns else None
+    out["unit"] = cluster if clusters_all is not None else "question_id"
     for source, suffix in (("text_visual", ""), ("sim", "_sim")):
         pcol, ecol = "plausibility" + suffix, "attention_entropy" + suffix
         if pcol not in frame.columns or ecol not in frame.columns:
@@ -258,16 +262,17 @@ def _band_counts(values: np.ndarray, bands) -> dict[str, int]:
 def pick_overlay_items(frame: pd.DataFrame, k: int = 8) -> list[int]:
     """Positions of up to ``k`` representative items for overlay figures, deterministic: for
     each question type in sorted order, the scored item whose plausibility is nearest the type's
-    median (ties: smallest question_id), then the next question type, round robin."""
+    median (ties: smallest QA-pair key), then the next question type, round robin."""
     if "plausibility" not in frame.columns:
         return []
     ok = frame["plausibility"].notna().to_numpy()
+    keys = qa_keys(frame).astype(str)
     picks: list[int] = []
     per_type = []
     for qt in sorted(frame.loc[ok, "question_type"].unique()):
         pos = np.flatnonzero(ok & (frame["question_type"] == qt).to_numpy())
         p = frame["plausibility"].to_numpy(dtype=float)[pos]
-        order = np.lexsort((frame["question_id"].to_numpy()[pos].astype(str), np.abs(p - np.median(p))))
+        order = np.lexsort((keys[pos], np.abs(p - np.median(p))))
         per_type.append(list(pos[order]))
     while len(picks) < k and any(per_type):
         for items in per_type:
@@ -325,11 +330,13 @@ def render_overlay(row: dict, image_root: str | Path | None, grid: int = DEFAULT
 
 def write_attention_outputs(frame: pd.DataFrame, out_dir: str | Path, *, image_root: str | Path | None,
                             n_overlays: int = 8, n_resamples: int = 10_000, seed: int = 0,
-                            grid: int = DEFAULT_GRID, provenance: dict | None = None) -> dict:
+                            unit: str | None = "study_id", grid: int = DEFAULT_GRID,
+                            provenance: dict | None = None) -> dict:
     """Write ``summary.json`` (summaries, counts, overlay list) and ``overlay_*.png`` under
-    ``out_dir``; ``frame`` holds the attention columns and the raw attention vectors."""
+    ``out_dir``; ``frame`` holds the attention columns and the raw attention vectors. CIs
+    resample ``unit`` (the run's resampling unit)."""
     out_dir = Path(out_dir)
-    summary = summarize(frame, n_resamples=n_resamples, seed=seed)
+    summary = summarize(frame, n_resamples=n_resamples, seed=seed, cluster=unit)
     summary["grid_long_side"] = grid
     summary["counts"] = attention_counts(frame)
     overlays = []
@@ -341,7 +348,8 @@ def write_attention_outputs(frame: pd.DataFrame, out_dir: str | Path, *, image_r
         missing_images += not found
         name = f"overlay_{rank:02d}_{row['question_type']}.png"
         atomic_write_bytes(out_dir / name, png)
-        overlays.append({"file": name, "question_id": row["question_id"], "question_type": row["question_type"],
+        overlays.append({"file": name, "question_id": row["question_id"], "study_id": row.get("study_id"),
+                         "question_type": row["question_type"],
                          "plausibility": row["plausibility"], "attention_entropy": row["attention_entropy"],
                          "image_found": found})
     summary["overlays"] = overlays

@@ -1,8 +1,5 @@
 """Per-pathology CheXpert report of a run dir (seed 3.2 use cases 2-3, targets of 13.3).
 
-    cxrbench chexpert RUN_DIR [--labels auto|gold|automatic] [--threshold 0.5]
-                      [--n-resamples 10000] [--seed 0] [--unit study_id]
-
 For each of the 14 CheXpert classes, one row per *study* (the labels are per study):
 accuracy, sensitivity, specificity, PPV, NPV, F1, MCC, Cohen's kappa and AUROC, each with a
 bootstrap CI, with the class prevalence and ``n``, beside the seed's per-pathology targets
@@ -34,10 +31,10 @@ one row per source, class and metric) and ``chexpert_report.md`` (tables for the
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +42,17 @@ import numpy as np
 import pandas as pd
 
 from cxrbench import vocab
-from cxrbench.errors import CxrbenchError, DataError
-from cxrbench.io import atomic_write_json, atomic_write_text, file_sha256, provenance
+from cxrbench.errors import CxrbenchError
+from cxrbench.io import atomic_write_json, atomic_write_text
+from cxrbench.metrics import registry
+from cxrbench.stats.report import metric_entry
 
-METRICS = ("accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "mcc", "kappa", "auroc")
+# the registry's binary-space metrics, in registry order: the same definitions as metrics.json
+METRICS: tuple[str, ...] = tuple(n for n, s in registry.METRICS.items()
+                                 if s.kind in ("labels", "auroc") and "binary" in s.spaces)
+UNITS = ("study_id", "subject_id")
 LABEL_POLICY = {"1": "positive", "0": "negative", "-1": "excluded for that class (U-Ignore)",
                 "blank": "negative (not mentioned)"}
-AUROC_BINS = 100
 REFERENCE_KINDS = {"chexpert_gold": "radiologist", "chexpert_auto": "automatic",
                    "chexpert_true": "as given by the run (chexpert_true)"}
 
@@ -127,31 +128,41 @@ def study_table(frame: pd.DataFrame, reference: str) -> tuple[pd.DataFrame, dict
 
 
 # ------------------------------------------------------------------------------------ metrics
+@dataclass(frozen=True)
+class ChexpertOptions:
+    labels: str = "auto"          # auto | gold | automatic
+    threshold: float = 0.5        # of the auxiliary head's probabilities
+    unit: str = "study_id"        # bootstrap resampling unit: study_id (rows are studies) or subject_id
+    n_resamples: int = 10_000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.labels not in ("auto", "gold", "automatic"):
+            raise ValueError(f"labels must be auto, gold or automatic, got {self.labels!r}")
+        if self.unit not in UNITS:
+            raise ValueError(f"unit must be one of {UNITS}, got {self.unit!r}")
+
+
 def binary_metrics(y_true: np.ndarray, y_pred: np.ndarray, y_score: np.ndarray | None, clusters, *,
                    n_resamples: int, seed: int) -> dict[str, dict]:
-    """The report's nine metrics of one class with bootstrap CIs (one shared set of resamples)."""
-    from cxrbench.metrics import classification as clf
+    """The registry's binary metrics of one class with bootstrap CIs (one shared set of resamples)."""
+    from cxrbench.metrics.registry import LabelInputs
     from cxrbench.stats.bootstrap import bootstrap_many
 
-    labels = [0, 1]
     y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
-    stats = {"accuracy": clf.accuracy_stats(y_true, y_pred, labels)}
-    for name in ("sensitivity", "specificity", "ppv", "npv", "f1"):
-        stats[name] = clf.confusion_stats(name, y_true, y_pred, labels, metric=name, average="binary", pos_label=1)
-    stats["mcc"] = clf.mcc_stats(y_true, y_pred, labels)
-    stats["kappa"] = clf.kappa_stats(y_true, y_pred, labels)
-    if y_score is not None:
-        stats["auroc"] = clf.auroc_stats(y_true, np.asarray(y_score, dtype=np.float64), max_bins=AUROC_BINS)
+    score = None if y_score is None else np.asarray(y_score, dtype=np.float64)
+    stats = {}
+    for name in METRICS:
+        spec = registry.METRICS[name]
+        if spec.kind == "auroc" and score is None:
+            continue
+        stats[name] = spec.statistic(LabelInputs("binary", y_true, y_pred, score))
     res = bootstrap_many(stats, clusters, n_resamples=n_resamples, seed=seed) if n_resamples > 0 else {}
     out = {}
-    for name in METRICS:
-        if name not in stats:
-            continue
-        value = stats[name].value()
-        ci = [res[name].ci_low, res[name].ci_high] if name in res else [None, None]
-        out[name] = {"value": value, "ci": ci, "n": int(len(y_true))}
-        if name == "auroc":
-            out[name]["max_binning_error"] = stats[name].info["max_error"]
+    for name, stat in stats.items():
+        out[name] = metric_entry(stat.value(), res.get(name), len(y_true))
+        if "max_error" in stat.info:
+            out[name]["max_binning_error"] = stat.info["max_error"]
     return out
 
 
@@ -281,27 +292,26 @@ def consistency_report(frame: pd.DataFrame, table: pd.DataFrame, n_resamples: in
         stats = {k: mean_stats(k, sub[k].to_numpy()) for k in ("reference", "predicted") if sub[k].notna().any()}
         res = bootstrap_many(stats, pd.factorize(sub["study_id"])[0], n_resamples=n_resamples, seed=seed) \
             if n_resamples > 0 and stats else {}
-        out[name] = {k: {"value": st.value(), "ci": [res[k].ci_low, res[k].ci_high] if k in res else [None, None],
-                         "n": int(sub[k].notna().sum())} for k, st in stats.items()}
+        out[name] = {k: metric_entry(st.value(), res.get(k), int(sub[k].notna().sum())) for k, st in stats.items()}
     return out
 
 
-def chexpert_report(frame: pd.DataFrame, *, labels: str = "auto", threshold: float = 0.5, unit: str = "study_id",
-                    n_resamples: int = 10_000, seed: int = 0) -> dict:
+def chexpert_report(frame: pd.DataFrame, options: ChexpertOptions | None = None) -> dict:
     """The report dict (see the module docstring) of a predictions frame."""
-    reference = choose_reference(frame, labels)
+    o = options or ChexpertOptions()
+    reference = choose_reference(frame, o.labels)
     table, counts = study_table(frame, reference)
     return {
         "reference": {"column": reference, "kind": REFERENCE_KINDS[reference]},
         "label_policy": LABEL_POLICY,
-        "threshold": threshold,
-        "bootstrap": {"n_resamples": n_resamples, "seed": seed, "unit": unit, "method": "percentile",
+        "threshold": o.threshold,
+        "bootstrap": {"n_resamples": o.n_resamples, "seed": o.seed, "unit": o.unit, "method": "percentile",
                       "confidence": 0.95},
         "counts": {**counts, "studies_evaluated": int(len(table))},
         "targets": TARGETS,
-        "aux_head": aux_head_report(table, threshold, unit, n_resamples, seed),
-        "qa_has_finding": qa_report(frame, table, unit, n_resamples, seed),
-        "consistency": consistency_report(frame, table, n_resamples, seed),
+        "aux_head": aux_head_report(table, o.threshold, o.unit, o.n_resamples, o.seed),
+        "qa_has_finding": qa_report(frame, table, o.unit, o.n_resamples, o.seed),
+        "consistency": consistency_report(frame, table, o.n_resamples, o.seed),
     }
 
 
@@ -373,51 +383,21 @@ def to_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
-def write_report(run_dir: str | Path, frame: pd.DataFrame, *, labels: str = "auto", threshold: float = 0.5,
-                 unit: str = "study_id", n_resamples: int = 10_000, seed: int = 0,
+def write_report(out_dir: str | Path, frame: pd.DataFrame, options: ChexpertOptions | None = None,
                  provenance: dict | None = None) -> dict | None:
-    """Write chexpert_report.{json,csv,md} into ``run_dir``; None (nothing written) when the
-    run has no CheXpert labels."""
+    """Write chexpert_report.{json,csv,md} into ``out_dir``; None (nothing written) when the
+    run has no CheXpert labels and none were asked for explicitly."""
+    options = options or ChexpertOptions()
     try:
-        report = chexpert_report(frame, labels=labels, threshold=threshold, unit=unit, n_resamples=n_resamples,
-                                 seed=seed)
+        report = chexpert_report(frame, options)
     except CxrbenchError:
-        if labels == "auto":
+        if options.labels == "auto":
             return None
         raise
     if provenance is not None:
         report["provenance"] = provenance
-    run_dir = Path(run_dir)
-    atomic_write_json(run_dir / "chexpert_report.json", report)
-    atomic_write_text(run_dir / "chexpert_report.csv", to_csv(report))
-    atomic_write_text(run_dir / "chexpert_report.md", to_markdown(report))
+    out_dir = Path(out_dir)
+    atomic_write_json(out_dir / "chexpert_report.json", report)
+    atomic_write_text(out_dir / "chexpert_report.csv", to_csv(report))
+    atomic_write_text(out_dir / "chexpert_report.md", to_markdown(report))
     return report
-
-
-# ------------------------------------------------------------------------------------ CLI
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", help="run directory holding predictions.parquet (cxrbench evaluate / score)")
-    parser.add_argument("--labels", choices=("auto", "gold", "automatic"), default="auto",
-                        help="reference labels: radiologist (gold), CheXpert labeler (automatic), "
-                             "or gold where the run has them (auto)")
-    parser.add_argument("--threshold", type=float, default=0.5, help="probability threshold of the auxiliary head")
-    parser.add_argument("--unit", choices=("study_id", "subject_id"), default="study_id",
-                        help="bootstrap resampling unit")
-    parser.add_argument("--n-resamples", type=int, default=10_000)
-    parser.add_argument("--seed", type=int, default=0)
-
-
-def run(args: argparse.Namespace) -> int:
-    run_dir = Path(args.run_dir)
-    path = run_dir / "predictions.parquet"
-    if not path.exists():
-        raise DataError(path, None, "file not found (run cxrbench evaluate or cxrbench score first)")
-    frame = pd.read_parquet(path)
-    prov = provenance("cxrbench chexpert", inputs={"predictions": {"name": path.name, "sha256": file_sha256(path)}})
-    report = write_report(run_dir, frame, labels=args.labels, threshold=args.threshold,
-                          unit=args.unit, n_resamples=args.n_resamples, seed=args.seed, provenance=prov)
-    if report is None:
-        raise CxrbenchError(f"{path}: no CheXpert labels (chexpert_gold / chexpert_auto / chexpert_true)")
-    print(f"wrote {run_dir}/chexpert_report.{{json,csv,md}} ({report['reference']['kind']} labels, "
-          f"{report['counts']['studies_evaluated']} studies)")
-    return 0
