@@ -29,7 +29,7 @@ from cxrbench.errors import CxrbenchError
 from cxrbench.evaluate.inputs import (add_reference_columns, checkpoint_identity, drop_unanswerable, index_hash,
                                       load_split)
 from cxrbench.evaluate.shards import SHARD_DIR, SHARD_SIZE, World, run_sharded
-from cxrbench.io import dumps_json, file_sha256
+from cxrbench.io import file_sha256
 from cxrbench.outputs import OutputDir
 from cxrbench.predictor import PredictorSettings, load_predictor
 from cxrbench.score import ScoreOptions
@@ -160,7 +160,7 @@ def build_index_for(root: Path, index_dir: Path, progress: bool) -> Path:
 
     roots = resolve_roots(root)
     manifest = index_dir / "manifest.json"
-    if manifest.exists() and json.loads(manifest.read_text()).get("roots") == json.loads(dumps_json(roots.as_dict())):
+    if manifest.exists() and json.loads(manifest.read_text()).get("roots") == roots.as_dict(relative_to=index_dir):
         return index_dir
     build_index(roots, index_dir, progress=progress)
     return index_dir
