@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("cxrbench.commands.synth", "generate a synthetic MIMIC-CXR-JPG + MIMIC-Ext-CXR-QBA tree"),
     "index": ("cxrbench.commands.index", "build the Parquet index of a dataset root (synthetic or real)"),
     "stats": ("cxrbench.commands.stats", "pre-training distribution analysis of an index (seed 2.6.1)"),
+    "check": ("cxrbench.commands.check", "check what the readers make of a dataset install (run before a long index)"),
     "score": ("cxrbench.commands.score", "score a predictions file from any model: metrics.json with CIs"),
     "compare": ("cxrbench.commands.compare", "paired statistical comparison of run dirs against a baseline"),
     "train": ("model.train_cli", "train SSG-VQA-Net (or an ablation) from a YAML config with DeepSpeed"),

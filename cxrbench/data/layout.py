@@ -139,6 +139,28 @@ def view_kind(view: object) -> str | None:
     return "lateral" if v in LATERAL_VIEWS else "other"
 
 
+# the keys of the release's JSON objects (project page, real-release-evidence.md); cxrbench check
+# reports any other key it meets (the readers ignore them)
+JSON_KEYS: dict[str, frozenset[str]] = {k: frozenset(v.split()) for k, v in {
+    "scene graph": "patient_id study_id sentences top_level_obs_ids observations indication regions located_at_relations "
+                   "obs_relations obs_sent_relations region_region_relations study_quality study_img_localization_quality",
+    "observation": "obs_id name summary_sentence child_type child_level regions non_resolved_regions laterality "
+                   "default_regions obs_entities obs_entities_parents non_resolved_obs_entities obs_categories "
+                   "obs_subcategories probability certainty positiveness modifiers changes change_sentence from_report "
+                   "obs_quality localization",
+    "region node": "region laterality localization region_localization_quality",
+    "indication": "indication_summary patient_info indication evaluation associated_sentence_ids associated_obs_ids "
+                  "answer_for_indication",
+    "localization": "image_id localization_reference_ids bboxes instance_mask_ids missing_localization is_fallback "
+                    "localization_quality",
+    "qa": "patient_id study_id questions",
+    "question": "question_id question_type question_strategy variables obs_ids contains_report_answers "
+                "contains_template_answers extraction_quality question_img_localization_quality question answers "
+                "question_quality",
+    "answer": "answer_id answer_type answer_level text name_tag laterality regions obs_entities obs_entities_parents "
+              "obs_categories obs_subcategories certainty positiveness modifiers localization sub_answers from_report "
+              "extraction_quality answer_quality",
+}.items()}
 EXPORTS = {"A_frontal": "A", "B_frontal": "B"}              # export -> minimum grade
 EXPORT_SUBSETS = {"A_frontal": {"Ap": "A+", "App": "A++"}}  # metadata-only subfolders
 

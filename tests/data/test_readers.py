@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import zipfile
 from pathlib import Path
 
@@ -17,36 +16,7 @@ from cxrbench.data.chexpert import read_labels
 from cxrbench.data.index import build_index
 from cxrbench.data.layout import resolve_roots
 from cxrbench.errors import DataError
-
-
-def clone(synth_root: Path, tmp_path: Path) -> Path:
-    """A writable copy of the fixture root without the images and exports (the index needs neither)."""
-    dst = tmp_path / "root"
-    shutil.copytree(synth_root, dst, ignore=shutil.ignore_patterns("files", "exports", "synthetic_truth"))
-    return dst
-
-
-def rewrite_member(zip_path: Path, member: str, edit) -> None:
-    """Replace one member of a zip with ``edit(bytes) -> bytes``."""
-    with zipfile.ZipFile(zip_path) as z:
-        items = [(i, z.read(i.filename)) for i in z.infolist()]
-    with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_DEFLATED) as z:
-        for info, data in items:
-            z.writestr(info, edit(data) if info.filename == member else data)
-
-
-def first_member(root: Path, zip_name: str, kind: str) -> str:
-    with zipfile.ZipFile(root / L.QBA_DIR / zip_name) as z:
-        return next(n for n in z.namelist() if n.endswith(f".{kind}.json"))
-
-
-def edit_json(fn):
-    def edit(data: bytes) -> bytes:
-        doc = json.loads(data)
-        fn(doc)
-        return json.dumps(doc).encode()
-
-    return edit
+from tests.data.helpers import clone, edit_json, first_member, rewrite_member
 
 
 def index_error(root: Path, tmp_path: Path) -> str:
