@@ -357,7 +357,8 @@ def _check_mapping(roots: L.Roots, rep: CheckReport) -> QualityDecoder:
     except CxrbenchError as err:
         rep.problems.add(("unreadable file", L.QUALITY_MAPPINGS), str(err))
         return QualityDecoder()
-    rep.encodings["quality_mappings.csv"] = "used (header recognised)" if mapping is not None else note
+    rep.encodings["quality_mappings.csv"] = "used (header recognised)" if mapping is not None else \
+        note.removeprefix(f"{L.QUALITY_MAPPINGS}: ")
     return QualityDecoder(mapping)
 
 
