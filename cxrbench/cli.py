@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("model.train_cli", "train SSG-VQA-Net (or an ablation) from a YAML config with DeepSpeed"),
     "evaluate": ("cxrbench.commands.evaluate", "evaluate a checkpoint on a split: predictions, metrics, CheXpert, attention"),
     "chexpert": ("cxrbench.commands.chexpert", "per-pathology CheXpert report of a run dir"),
+    "detector-data": ("cxrbench.commands.detector_data", "scene-graph boxes of an index as a YOLO detection dataset"),
 }
 
 
