@@ -27,6 +27,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("cxrbench.commands.evaluate", "evaluate a checkpoint on a split: predictions, metrics, CheXpert, attention"),
     "chexpert": ("cxrbench.commands.chexpert", "per-pathology CheXpert report of a run dir"),
     "detector-data": ("cxrbench.commands.detector_data", "scene-graph boxes of an index as a YOLO detection dataset"),
+    "detector-train": ("cxrbench.commands.detector_train", "train the YOLOv8 scene-graph detector offline (extra: detect)"),
+    "detector-eval": ("cxrbench.commands.detector_eval", "detector mAP on a split: cxrbench's and ultralytics' numbers"),
+    "scene-graph": ("cxrbench.commands.scene_graph", "detected scene graphs of new images in the release's format"),
 }
 
 
