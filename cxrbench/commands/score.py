@@ -53,7 +53,7 @@ def add_bootstrap_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unit", default="study_id", help="resampling unit column: study_id, subject_id, question_id")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     parser.add_argument("--ci-method", choices=("percentile", "bca"), default="percentile")
-    parser.add_argument("--ci-draw", choices=("shared", "per-stratum"), default="per-stratum",
+    parser.add_argument("--ci-draw", choices=("shared", "per-stratum"), default="shared",
                         help="shared: every stratum's CI from one draw of units; per-stratum: each stratum "
                              "resampled on its own units (docs/statistics.md)")
     parser.add_argument("--confidence", type=float, default=0.95)

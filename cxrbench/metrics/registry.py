@@ -35,6 +35,7 @@ rebuilds the statistic from that column without running the metric again.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Callable, Mapping
@@ -47,6 +48,25 @@ KINDS = ("item", "corpus", "labels", "auroc", "ece", "map", "subset")
 # Label spaces of the ``labels`` metrics: the family whose questions they score, its classes
 LABEL_SPACES: dict[str, tuple[int, ...]] = {"binary": (0, 1), "severity": (0, 1, 2, 3)}
 AUROC_BINS = 100     # binned AUROC (exact on <= 100 distinct scores; bound reported otherwise)
+
+
+@contextmanager
+def _quiet_model_loading(quiet: bool):
+    """transformers' weight-loading bars and info logs off while a model loads (--no-progress)."""
+    if not quiet:
+        yield
+        return
+    from transformers.utils import logging as hf_logging
+
+    was_enabled, level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 @dataclass
@@ -64,7 +84,8 @@ class MetricResources:
         from cxrbench.metrics import bertscore
 
         try:
-            return bertscore.get_scorer(self.bertscore_model, self.bertscore_layers)
+            with _quiet_model_loading(not self.progress):
+                return bertscore.get_scorer(self.bertscore_model, self.bertscore_layers)
         except FileNotFoundError as err:
             raise CxrbenchError(f"--bertscore-model: {err}") from None
 

@@ -41,7 +41,7 @@ class ScoreOptions:
     seed: int = 0
     ci_method: str = "percentile"
     confidence: float = 0.95
-    ci_draw: str = "per_stratum"         # shared: one draw of units for every stratum (docs/statistics.md)
+    ci_draw: str = "shared"              # one draw of units for every stratum; or per_stratum (docs/statistics.md)
     skip: tuple[str, ...] = ()           # metric names not to compute (e.g. bertscore_f1)
     extra_strata: tuple[str, ...] = ()   # more by_<column> strata (e.g. answer_type)
     source: str = "<frame>"              # file name used in error messages
@@ -89,8 +89,7 @@ def confidence_intervals(built, strata: dict[str, dict[str, np.ndarray]], cluste
         stats = {f"{name}\x00{space}": b.stat for (name, space), b in built.items()}
         table = bootstrap_table(stats, flat, clusters, n_resamples=options.n_resamples,
                                 confidence=options.confidence, method=options.ci_method, seed=options.seed,
-                                progress=options.progress,
-                                **({"draw": options.ci_draw} if options.ci_draw != "per_stratum" else {}))
+                                progress=options.progress, draw=options.ci_draw)
         results = {k: {name: table[k][f"{name}\x00{b.space}"] for name, b in chosen[k].items()} for k in flat}
     out: dict[str, dict[str, dict[str, dict]]] = {g: {} for g in strata}
     for k, mask in flat.items():

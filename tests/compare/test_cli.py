@@ -67,7 +67,8 @@ def write_run(path, base: pd.DataFrame, p_correct, seed, condition=None, drop=()
 
 @pytest.fixture()
 def runs(tmp_path):
-    base = make_predictions()
+    # 60 studies: every question-type stratum keeps the 30 resampling units a test needs (stats.guards)
+    base = make_predictions(n_studies=60)
     spatial = base["question_type"].isin(["D03_where_is_finding", "C03_is_abnormal_region"]).to_numpy()
     return {
         "full": write_run(tmp_path / "run_full", base, 0.75, 1, condition="full"),
@@ -93,9 +94,9 @@ def test_writes_every_output_with_the_contract_columns(runs, tmp_path, capsys):
     strata = list(dict.fromkeys(table.stratum))
     assert strata[:2] == ["overall", "spatial"] and set(strata[2:]) == set(TYPES)
     assert strata[2:] == ["A_indication", "B03_is_abnormal", "C03_is_abnormal_region", "D03_where_is_finding"]
-    assert (table.n_clusters[table.stratum == "overall"] == 40).all()  # default unit: the study
+    assert (table.n_clusters[table.stratum == "overall"] == 60).all()  # default unit: the study
     doc = json.loads((out / "comparison.json").read_text())
-    assert doc["provenance"]["unit"] == "study" and doc["provenance"]["n_questions"] == 240
+    assert doc["provenance"]["unit"] == "study" and doc["provenance"]["n_questions"] == 360
     assert doc["family"]["definition"] in printed and len(doc["rows"]) == len(table)
     assert any("no relational stratum" in n for n in doc["notes"])
     md = (out / "comparison.md").read_text()
@@ -112,6 +113,7 @@ def test_the_planted_spatial_loss_is_significant_only_on_spatial_strata(runs, tm
     t = pd.read_csv(out / "comparison.csv")
     t = t[(t.run == "no_sg") & (t.test == "paired_bootstrap")].set_index("stratum")
     assert t.loc[["spatial", "D03_where_is_finding", "C03_is_abnormal_region"], "significant"].all()
+    assert (t.loc[["spatial", "D03_where_is_finding"], "direction"] == "worse").all()   # exact match: higher is better
     assert (t.loc[["B03_is_abnormal", "A_indication"], "diff"] == 0).all()
     assert set(pd.read_csv(out / "comparison.csv").metric) == {"exact_match"}
 
@@ -164,7 +166,7 @@ def test_pair_unit_and_holm_are_recorded(runs, tmp_path):
     doc = json.loads((out / "comparison.json").read_text())
     assert doc["provenance"]["unit"] == "pair"
     assert doc["provenance"]["settings"]["correction"] == "holm"
-    assert {r["n_clusters"] for r in doc["rows"] if r["stratum"] == "overall"} == {240}
+    assert {r["n_clusters"] for r in doc["rows"] if r["stratum"] == "overall"} == {360}
     assert doc["family"]["sizes"] == {"all": len(doc["rows"])}
 
 

@@ -75,7 +75,7 @@ def test_metrics_json_layout_and_values(frame, run_dir):
     assert "all-MiniLM-L6-v2" in prov["metrics"]["bertscore_f1"]["signature"]
     assert prov["metrics"]["clinical_term_f1"]["signature"].startswith("quickumls:1.4.2")
     assert prov["bootstrap"] == {"n_resamples": 200, "unit": "study_id", "method": "percentile",
-                                 "confidence": 0.95, "seed": 0, "draw": "per_stratum"}
+                                 "confidence": 0.95, "seed": 0, "draw": "shared"}
     assert prov["inputs"]["predictions"]["name"] == "preds.jsonl" and len(prov["inputs"]["predictions"]["sha256"]) == 64
     assert m["warnings"] == {"nan_confidence": m["warnings"]["nan_confidence"]}  # rows without a confidence
 
