@@ -47,7 +47,7 @@ from cxrbench.data.index import NODES_SCHEMA
 from cxrbench.data.layout import strip_id
 from cxrbench.data.readers import parse_json, validate_scene_graph
 from cxrbench.data.synth.study import region_relations
-from cxrbench.detect.classes import CLASS_CATEGORIES, CLASS_KIND, CLASS_NAMES, INDICATION_OBS_ID, REGION_LATERALITY
+from cxrbench.detect.classes import CLASS_CATEGORIES, CLASS_KIND, CLASS_NAMES, REGION_LATERALITY
 from cxrbench.errors import CxrbenchError, DataError, reading
 from cxrbench.io import atomic_write_json, atomic_write_parquet
 
@@ -238,37 +238,17 @@ class GraphSetWriter:
 # graphs -> index nodes
 
 
-def _enclosing(boxes: list[list[float]]) -> list[float] | None:
-    if not boxes:
-        return None
-    return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
+def graph_nodes(graph: Mapping[str, Any], image_id: str, study_id: int | None) -> pa.Table:
+    """The ``nodes.parquet`` rows of one image's scene graph, by the index's own node
+    extraction (:func:`cxrbench.data.study_rows.add_nodes`: every observation, then every
+    region, each with its boxes on ``image_id``). Its worker context needs no JSON reader,
+    quality decoder or vocabulary here (the graph is in hand; unknown names are not counted)."""
+    from cxrbench.data.study_rows import ChunkSink, IndexFilters, WorkerContext, add_nodes
 
-
-def graph_nodes(graph: Mapping[str, Any], image_id: str, study_id: int | None) -> list[dict]:
-    """The ``nodes.parquet`` rows of one image's scene graph: every observation but the
-    indication's answer, then every region, each with its boxes on ``image_id`` (the index's
-    rule, docs/contracts.md §2)."""
-    rows = []
-
-    def row(node_id: str, kind: str, loc: Any, regions: list[str], entities: list[str], categories: list[str],
-            laterality: Any) -> dict:
-        item = loc.get(image_id) if type(loc) is dict else None
-        boxes = [[float(v) for v in b] for b in (item or {}).get("bboxes") or []]
-        return {"study_id": study_id, "image_id": image_id, "node_id": node_id, "node_kind": kind,
-                "bbox": _enclosing(boxes), "bboxes": boxes, "is_fallback": bool((item or {}).get("is_fallback")),
-                "regions": regions, "entities": entities, "categories": categories,
-                "laterality": laterality if isinstance(laterality, str) else None}
-
-    for oid, o in (graph.get("observations") or {}).items():
-        if oid == INDICATION_OBS_ID:
-            continue
-        regs = [r["region"] if type(r) is dict else r for r in (o.get("regions") or [])]
-        rows.append(row(str(oid), "observation", o.get("localization"), regs, list(o.get("obs_entities") or []),
-                        list(o.get("obs_categories") or []), o.get("laterality")))
-    for name, r in (graph.get("regions") or {}).items():
-        r = r if type(r) is dict else {}
-        rows.append(row(str(name), "region", r.get("localization"), [str(name)], [], [], r.get("laterality")))
-    return rows
+    sink = ChunkSink()
+    add_nodes(study_id, image_id, graph, WorkerContext(json=None, vocab=None, quality=None, filters=IndexFilters()),
+              sink)
+    return sink.nodes.table()
 
 
 def detected_nodes(scene_graph_dir: str | Path) -> pd.DataFrame:
@@ -282,7 +262,7 @@ def detected_nodes(scene_graph_dir: str | Path) -> pd.DataFrame:
     table_path = root / IMAGES_TABLE
     with reading(table_path, what="Parquet file"):
         images = pd.read_parquet(table_path, columns=["image_id", "study_id", "graph", "width", "height"])
-    rows: list[dict] = []
+    tables: list[pa.Table] = []
     for r in images.itertuples(index=False):
         path = root / GRAPHS_DIR / r.graph
         with reading(path, what="scene graph"):
@@ -293,6 +273,5 @@ def detected_nodes(scene_graph_dir: str | Path) -> pd.DataFrame:
         if study is not None and graph.get("study_id") is not None and strip_id(graph["study_id"], "s", str(path),
                                                                                   "study_id") != study:
             raise DataError(str(path), "study_id", f"{graph['study_id']!r} does not match {IMAGES_TABLE} (s{study})")
-        rows.extend(graph_nodes(graph, str(r.image_id), study))
-    table = pa.Table.from_pylist(rows, schema=NODES_SCHEMA) if rows else NODES_SCHEMA.empty_table()
-    return table.to_pandas()
+        tables.append(graph_nodes(graph, str(r.image_id), study))
+    return (pa.concat_tables(tables) if tables else NODES_SCHEMA.empty_table()).to_pandas()
