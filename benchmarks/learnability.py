@@ -42,7 +42,7 @@ def run(cmd: list[str], env: dict[str, str] | None = None) -> None:
 
 def majority_frames(truth, train_frame, train_targets):
     """Predictions frames of the two majority baselines (same rows and truth as ``truth``)."""
-    from model.heads import HEAD_NAMES
+    from model.vocabularies import HEAD_NAMES
     from model.vocabularies import FINDING_CLASSES, REGION_CLASSES
 
     t = train_targets
@@ -152,7 +152,6 @@ def main() -> int:
                   *(["--resume"] if (out / "deepspeed" / "latest").exists() else []), *extra], env)
         timings[cond] = time.time() - t0
 
-    import pandas as pd
     import torch
 
     torch.set_num_threads(1)

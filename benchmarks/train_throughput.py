@@ -54,7 +54,7 @@ def measure(config: str, index: Path, workdir: Path, steps: int, batch: int | No
     from model.losses import VQALoss
     from model.network import build_model
     from model.tokenizer import build_tokenizer
-    from model.trainer import _to_device
+    from model.trainer import to_device
     from model.vocabularies import Vocabularies
 
     cfg = load_config(config)
@@ -64,7 +64,7 @@ def measure(config: str, index: Path, workdir: Path, steps: int, batch: int | No
     vocabs = Vocabularies.from_dataset(load_vocabulary(idx.dataset_info))
     tok = build_tokenizer(m.tokenizer.vocab)
     graphs, _ = build_graphs(idx.studies, idx.nodes, m.tokens.max_nodes)
-    qa = idx.qa[(idx.qa["split"] == "train") & idx.qa["study_id"].isin(set(graphs))]
+    qa = idx.answerable("train")
     rng = np.random.default_rng(0)
     rows = rng.permutation(len(qa))[: b * (steps + 1)]
     images = ImageStore(idx.image_root, m.backbone.image_size)
@@ -90,10 +90,10 @@ def measure(config: str, index: Path, workdir: Path, steps: int, batch: int | No
         ds = QADataset(qa, graphs, vocabs, settings, studies=idx.studies, train=True)
         model.train()
 
-        def step(k: int) -> None:
+        def step(k: int, ds=ds, settings=settings) -> None:   # bound now: the loop rebinds both
             items = [ds.item(int(i), 0) for i in rows[k * b:(k + 1) * b]]
             batch_ = collate(items, tok, settings, features=cache, images=images)
-            batch_ = _to_device(batch_, device, torch.float32)
+            batch_ = to_device(batch_, device, torch.float32)
             with autocast():
                 out = model(batch_)
                 loss, _ = crit(out, batch_)

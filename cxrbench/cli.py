@@ -23,7 +23,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check": ("cxrbench.commands.check", "check what the readers make of a dataset install (run before a long index)"),
     "score": ("cxrbench.commands.score", "score a predictions file from any model: metrics.json with CIs"),
     "compare": ("cxrbench.commands.compare", "paired statistical comparison of run dirs against a baseline"),
-    "train": ("model.train_cli", "train SSG-VQA-Net (or an ablation) from a YAML config with DeepSpeed"),
     "evaluate": ("cxrbench.commands.evaluate", "evaluate a checkpoint on a split: predictions, metrics, CheXpert, attention"),
     "chexpert": ("cxrbench.commands.chexpert", "per-pathology CheXpert report of a run dir"),
     "detector-data": ("cxrbench.commands.detector_data", "scene-graph boxes of an index as a YOLO detection dataset"),

@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from model.heads import HEAD_NAMES
+from model.vocabularies import HEAD_NAMES
 from model.vocabularies import FINDING_CLASSES, REGION_CLASSES, SEVERITY_CLASSES
 
 NO_FINDING = "No Finding"

@@ -96,11 +96,19 @@ under the PhysioNet Credentialed Health Data Use Agreement; do not share them pu
 """
 
 
+def write_weights(state_dict, path: str | Path) -> None:
+    """``model.safetensors``, byte-reproducible: safetensors writes its header's metadata map in
+    hash order, which changes from process to process once it holds two keys, so it holds one
+    (the checkpoint's format is in config.json)."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().to("cpu").contiguous().clone() for k, v in state_dict.items()}
+    save_file(state, str(path), metadata={"format": "pt"})
+
+
 def save_checkpoint(out_dir: str | Path, model, config: ModelConfig, vocabularies: Vocabularies, tokenizer,
                     answer_bank: AnswerBank, metadata: dict) -> Path:
     """Write the checkpoint directory atomically (temp dir + rename)."""
-    from safetensors.torch import save_file
-
     from model.tokenizer import save_tokenizer
 
     out_dir = Path(out_dir)
@@ -110,8 +118,7 @@ def save_checkpoint(out_dir: str | Path, model, config: ModelConfig, vocabularie
         shutil.rmtree(tmp)
     tmp.mkdir()
     try:
-        state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-        save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt", "cxrbench": FORMAT})
+        write_weights(model.state_dict(), tmp / WEIGHTS)
         cfg_json = {
             "format": FORMAT,
             "architecture": "SSGVQANet",

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from cxrbench.data.selection import answerable, studies_with_frontal_image
 from cxrbench.errors import DataError
 from model import augment
 from model.config import AugmentConfig
@@ -71,10 +72,9 @@ class IndexData:
         return cls(root, qa, studies, nodes, manifest, image_root, dataset_info)
 
     def answerable(self, split: str):
-        """The QA rows of ``split`` whose study has a primary frontal image (the model answers
-        from it; lateral-only studies are skipped by training and evaluation alike)."""
-        with_image = set(self.studies.loc[self.studies["image_id"].notna(), "study_id"])
-        return self.qa[(self.qa["split"] == split) & self.qa["study_id"].isin(with_image)]
+        """The QA rows of ``split`` the model can answer (:func:`cxrbench.data.selection.answerable`:
+        the study has a primary frontal image)."""
+        return self.qa[(self.qa["split"] == split).to_numpy() & answerable(self.qa, self.studies)]
 
     def index_hash(self) -> str | None:
         """The index's content hash (manifest), recorded in the checkpoint's training metadata."""
@@ -139,16 +139,18 @@ def _names(value: Any) -> list[str]:
 
 
 def build_graphs(studies, nodes, max_nodes: int, scene_graph: bool = True) -> tuple[dict[int, ImageGraph], Counter]:
-    """Visual token lists of every study with a primary image; counts of tolerated problems."""
+    """Visual token lists of every study with a primary frontal image (the answerable ones,
+    :mod:`cxrbench.data.selection`); counts of tolerated problems."""
     counts: Counter = Counter()
     graphs: dict[int, ImageGraph] = {}
+    frontal = studies_with_frontal_image(studies)
     by_study: dict[int, Any] = {}
     if scene_graph and len(nodes):
         nodes = nodes.assign(_order=nodes["node_kind"].map({"observation": 0, "region": 1}).fillna(2))
         nodes = nodes.sort_values(["study_id", "_order", "node_id"], kind="stable")
         by_study = {int(k): g for k, g in nodes.groupby("study_id", sort=False)}
     for row in studies.itertuples(index=False):
-        if row.image_id is None or (isinstance(row.image_id, float) and row.image_id != row.image_id):
+        if row.study_id not in frontal:
             counts["studies_without_frontal_image"] += 1
             continue
         w, h = float(row.image_width), float(row.image_height)

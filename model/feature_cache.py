@@ -38,9 +38,11 @@ def extract_image(backbone, image: np.ndarray, boxes_px: np.ndarray):
     """(n, channels) features of one (3, S, S) image for boxes in resized-image pixels."""
     import torch
 
+    device = backbone.mean.device          # the backbone's own device (a GPU at inference, if asked)
     with torch.no_grad():
-        x = torch.from_numpy(np.ascontiguousarray(image))[None]
-        return backbone(x, [torch.from_numpy(boxes_px.astype(np.float32))]).float().numpy()
+        x = torch.from_numpy(np.ascontiguousarray(image))[None].to(device)
+        boxes = torch.from_numpy(boxes_px.astype(np.float32)).to(device)
+        return backbone(x, [boxes]).float().cpu().numpy()
 
 
 class FeatureCache:

@@ -21,9 +21,6 @@ from torch import nn
 from model.config import HeadConfig
 from model.vocabularies import HEAD_CLASSES, UNIFIED_SIZE
 
-HEAD_NAMES: tuple[str, ...] = tuple(HEAD_CLASSES)          # binary, region, severity, text
-HEAD_INDEX: dict[str, int] = {h: i for i, h in enumerate(HEAD_NAMES)}
-
 
 def mlp(inputs: int, hidden: int, outputs: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, outputs))

@@ -38,12 +38,19 @@ import numpy as np
 from model.answers import label_key
 from model.checkpoint import CheckpointBundle
 from model.data import DatasetSettings, ImageGraph, ImageStore, IndexData, QADataset, build_graphs, collate, global_graph
+from model.decisions import decide_findings, decide_regions, finding_thresholds
 from model.feature_cache import extract_image
-from model.heads import HEAD_INDEX, HEAD_NAMES
-from model.targets import derive_targets, item_head
-from model.thresholds import decide_findings, finding_thresholds
-from model.vocabularies import (FINDING_CLASSES, HEAD_CLASSES, REGION_CLASSES, SEVERITY_CLASSES, UNIFIED_CLASSES,
-                                UNIFIED_OFFSETS)
+from model.targets import derive_targets
+from model.vocabularies import (
+    FINDING_CLASSES,
+    HEAD_CLASSES,
+    HEAD_INDEX,
+    HEAD_NAMES,
+    REGION_CLASSES,
+    SEVERITY_CLASSES,
+    UNIFIED_CLASSES,
+    UNIFIED_OFFSETS,
+)
 
 
 class _ImageFeatures:
@@ -90,6 +97,10 @@ def _nan_list(values) -> list[float] | None:
 
 
 class Predictor:
+    """A checkpoint ready to answer QA rows; implements ``cxrbench.predictor.Predictor``
+    (``identity``, ``image_root``, ``predict``). The model runs on the device ``bundle.model``
+    is on (``load_checkpoint(path, device)``)."""
+
     def __init__(self, bundle: CheckpointBundle, index_dir: str | Path | None = None, *, use_scene_graph: bool = True,
                  batch_size: int = 64, image_root: str | Path | None = None):
         self.bundle = bundle
@@ -99,6 +110,11 @@ class Predictor:
         self.scene_graph = cfg.tokens.scene_graph and self.use_scene_graph
         self.index = IndexData.load(index_dir) if index_dir is not None else None
         root = Path(image_root) if image_root is not None else (self.index.image_root if self.index else None)
+        self.image_root = root
+        meta = bundle.metadata
+        self.identity = {"condition": bundle.condition, "model": "SSGVQANet", "config_name": meta.get("config_name"),
+                         "step": meta.get("step"), "seed": meta.get("seed"),
+                         "train_index_hash": meta.get("data_index_hash"), "use_scene_graph": self.use_scene_graph}
         self.images = ImageStore(root, cfg.backbone.image_size)
         self.graphs: dict[Any, ImageGraph] = {}
         self.region_boxes: dict[int, dict[str, list[float]]] = {}
@@ -188,11 +204,14 @@ class Predictor:
         dataset = QADataset(ds_frame, graphs, bundle.vocabularies, self.settings, targets=targets, train=False)
         rows: list[dict[str, Any]] = []
         model.eval()
+        device = next(model.parameters()).device
         with torch.no_grad():
             for start in range(0, len(dataset), self.batch_size):
                 items = [dataset.item(i) for i in range(start, min(start + self.batch_size, len(dataset)))]
                 batch = collate(items, bundle.tokenizer, self.settings, features=self.features)
+                batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
                 out = model(batch, use_scene_graph=self.use_scene_graph, output_attentions=True)
+                out = {k: v.float().cpu() for k, v in out.items()}
                 rows.extend(self._rows(frame, targets, items, out))
         result = pd.DataFrame(rows)
         for col in ("label_true", "label_pred"):   # class indices, null where the head has none
@@ -284,7 +303,7 @@ class Predictor:
             row["score"] = float(p[1])
             row["_key"] = label_key("binary", binary=top)
         elif head == "region":
-            chosen = [k for k in np.argsort(-p, kind="stable") if k == top or p[k] >= cfg.region_threshold]
+            chosen = decide_regions(p, cfg.region_threshold)
             row["regions_pred"] = [REGION_CLASSES[k] for k in chosen]
             row["box_scores"] = [float(p[k]) for k in chosen]
             row["_key"] = label_key("region", regions=row["regions_pred"])

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from model.config import HeadConfig
-from model.heads import HEAD_INDEX
+from model.vocabularies import HEAD_INDEX
 from model.vocabularies import HEAD_CLASSES, UNIFIED_OFFSETS, UNIFIED_SIZE
 
 

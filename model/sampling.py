@@ -22,7 +22,7 @@ import numpy as np
 
 from cxrbench.vocab import QUALITY_RANK
 from model.config import TrainConfig
-from model.heads import HEAD_INDEX
+from model.vocabularies import HEAD_INDEX
 from model.targets import Targets
 
 

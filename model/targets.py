@@ -31,10 +31,10 @@ import numpy as np
 
 from cxrbench import questions
 from cxrbench.vocab import CHEXPERT_LABELS, OTHER_REGION_CATEGORY
-from model.heads import HEAD_INDEX
+from model.vocabularies import HEAD_INDEX
+from model.decisions import NO_FINDING
 from model.vocabularies import FINDING_CLASSES, REGION_CLASSES, SEVERITY_CLASSES, Vocabularies
 
-NO_FINDING = FINDING_CLASSES.index("No Finding")
 _REGION_INDEX = {r: i for i, r in enumerate(REGION_CLASSES)}
 _FINDING_INDEX = {f: i for i, f in enumerate(FINDING_CLASSES)}
 _CLOSED = re.compile(r"^\s*(is|are|was|were|does|do|did|can|could|has|have|had|should|will|would)\b", re.I)
@@ -63,7 +63,7 @@ def item_head(question_type: Any, question: Any = None) -> str:
 class Targets:
     """Targets of n items; ``*_valid`` false where the label is missing (not trained on)."""
 
-    head: np.ndarray                 # (n,) int: index into model.heads.HEAD_NAMES
+    head: np.ndarray                 # (n,) int: index into model.vocabularies.HEAD_NAMES
     binary: np.ndarray               # (n,) int: 1 yes, 0 no, -1 missing
     region: np.ndarray               # (n, 26) float multi-hot
     region_valid: np.ndarray         # (n,) bool

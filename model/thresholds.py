@@ -10,7 +10,8 @@ model's text head reached per-finding AUROCs of 0.6-0.93 while no positive ever 
 metric the text answers are judged by, exact match of the finding set, over the validation
 split's text-head questions; the thresholds go into the checkpoint's ``config.json``
 (``model.heads.finding_thresholds``), so training tunes them once and every later inference
-(``cxrbench evaluate``) uses them. The test split is never looked at.
+(``cxrbench evaluate``) uses them. The test split is never looked at. The rule the thresholds
+feed is :func:`model.decisions.decide_findings` (inference applies it; this module only tunes).
 """
 
 from __future__ import annotations
@@ -20,25 +21,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from model.decisions import decide_findings
 from model.vocabularies import FINDING_CLASSES
 
-NO_FINDING = FINDING_CLASSES.index("No Finding")
 GRID = np.round(np.linspace(0.02, 0.98, 49), 2)
 MAX_TUNING_ROWS = 20_000          # validation questions used (a fixed sample beyond that)
-
-
-def finding_thresholds(heads_cfg) -> np.ndarray:
-    """(14,) thresholds of a head config: the tuned ones, else ``finding_threshold`` for all."""
-    if heads_cfg.finding_thresholds:
-        return np.asarray(heads_cfg.finding_thresholds, dtype=np.float64)
-    return np.full(len(FINDING_CLASSES), float(heads_cfg.finding_threshold))
-
-
-def decide_findings(probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """(n, 14) bool answer sets: findings at or above their threshold, "No Finding" when none is."""
-    chosen = np.asarray(probs) >= np.asarray(thresholds)[None, :]
-    chosen[~chosen.any(axis=1), NO_FINDING] = True
-    return chosen
 
 
 def tune_finding_thresholds(probs: np.ndarray, truth: np.ndarray, start: float = 0.5, passes: int = 3,
@@ -118,8 +105,6 @@ def tune_on_split(bundle, index_dir: str | Path, qa, batch_size: int = 64, seed:
     bundle.config.heads.finding_thresholds = [float(t) for t in thresholds]
     return {**report, "text_rows": int(len(probs)), "exact_match_at_default": before,
             "exact_match_tuned": after, "thresholds": dict(zip(FINDING_CLASSES, map(float, thresholds)))}
-
-
 
 def retune_checkpoint(checkpoint: str | Path, index_dir: str | Path, split: str = "validate") -> dict[str, Any]:
     """Tune a saved checkpoint's thresholds on ``split`` of ``index_dir`` and rewrite it in

@@ -3,25 +3,27 @@
     cxrbench train --config model/configs/tiny.yaml --index INDEX --out runs/full
     cxrbench train --config model/configs/tiny.yaml --index INDEX --out runs/nosg --condition no_scene_graph
     cxrbench train ... --resume                     # continue a killed run where it stopped
+    cxrbench train ... --overwrite                  # start over (replaces only what train wrote)
     cxrbench train ... --nproc 2                    # two processes (torchrun); gloo on CPU
-    deepspeed --num_gpus 4 -m model.train_cli ...   # or any launcher that sets RANK/WORLD_SIZE
+    deepspeed --num_gpus 4 --module model.train_cli ...   # or any launcher that sets RANK/WORLD_SIZE
 
 Conditions: full, no_scene_graph, late_fusion, resnet18, generic_tokenizer, single_head.
 Outputs RUN/checkpoint/ (the checkpoint `cxrbench evaluate` reads), RUN/deepspeed/ (resume
-state), RUN/train_log.jsonl, RUN/tensorboard/. Without a launcher, the command runs as a
+state, loaded without unpickling code), RUN/train_log.jsonl, RUN/tensorboard/ (model/run_dir.py).
+RUN must be new, empty, or a run directory of `cxrbench train`. Without a launcher, the command runs as a
 one-process DeepSpeed world (it sets RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import socket
 import subprocess
 import sys
 
 from model.config import CONDITIONS
+from model.logs import quiet_libraries, setup_logging
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +41,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wandb", action="store_true", help="also log to Weights & Biases, offline mode")
     parser.add_argument("--push-to-hub", metavar="REPO",
                         help="upload the final checkpoint to a PRIVATE Hub repo (MIMIC data use agreement!)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start over in a run directory (only what train wrote is replaced; the feature cache "
+                             "is kept), or use a non-empty folder train did not create")
+    # the DeepSpeed launcher appends --local_rank=N to every process's arguments; LOCAL_RANK in the
+    # environment (which it also sets) is what the trainer reads
+    parser.add_argument("--local_rank", "--local-rank", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
+                        help="no progress bars (nor those of the libraries that build the model)")
 
 
 def _free_port() -> int:
@@ -57,7 +66,8 @@ def _relaunch(args: argparse.Namespace) -> int:
             argv += [flag, str(value)]
     for text in args.overrides:
         argv += ["--set", text]
-    argv += [flag for flag, on in (("--resume", args.resume), ("--wandb", args.wandb), ("--quiet", args.quiet)) if on]
+    argv += [flag for flag, on in (("--resume", args.resume), ("--overwrite", args.overwrite), ("--wandb", args.wandb),
+                                   ("--no-progress", args.no_progress)) if on]
     cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={args.nproc}",
            f"--master_port={_free_port()}", "-m", "model.train_cli", *argv]
     return subprocess.call(cmd)
@@ -83,13 +93,13 @@ def run(args: argparse.Namespace) -> int:
     if not under_launcher:
         os.environ.update({"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1",
                            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port())})
-    logging.basicConfig(level=logging.INFO if int(os.environ.get("RANK", 0)) == 0 else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    for noisy in ("DeepSpeed", "deepspeed", "torch.distributed"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    setup_logging(int(os.environ.get("RANK", 0)))
+    if args.no_progress:
+        quiet_libraries()
     from model.trainer import train
 
-    summary = train(cfg, index, args.out, resume=args.resume, progress=not args.quiet, push_to_hub=args.push_to_hub)
+    summary = train(cfg, index, args.out, resume=args.resume, overwrite=args.overwrite, progress=not args.no_progress,
+                    push_to_hub=args.push_to_hub)
     if int(os.environ.get("RANK", 0)) == 0:
         first, last = summary["first_loss"], summary["last_loss"]
         val = summary["validation"].get("accuracy/overall")

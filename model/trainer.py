@@ -1,15 +1,11 @@
 """DeepSpeed training of SSG-VQA-Net: one process per rank, resumable bit for bit.
 
-Run directory::
-
-    RUN/
-      config.yaml          the resolved config (a resume must match it)
-      features.h5          backbone RoI feature cache (train.features: cache)
-      checkpoint/          the HF-style checkpoint (model.checkpoint), rewritten at every save
-      deepspeed/stepNNNNNNNN/  DeepSpeed engine, ZeRO optimizer and scheduler state + our client
-                           state (position, RNG states); ``latest`` names the newest
-      train_log.jsonl      one line per optimizer step: step, epoch, loss terms, lr
-      tensorboard/         TensorBoard scalars (rank 0)
+:class:`Trainer` holds a run's state explicitly and does its jobs one method each:
+:meth:`~Trainer.setup` (data, model, feature cache, DeepSpeed engine), :meth:`~Trainer.resume`
+(the last saved state, loaded safely: :mod:`model.resume`), :meth:`~Trainer.step` (one
+optimizer step), :meth:`~Trainer.validate`, :meth:`~Trainer.save` and
+:meth:`~Trainer.tune_thresholds`; :meth:`~Trainer.run` is the loop that calls them. The run
+directory's layout and claim are :mod:`model.run_dir`.
 
 What makes a resume reproduce the uninterrupted loss curve: the item schedule is a pure
 function of (seed, epoch) (:mod:`model.sampling`), augmentation draws from generators seeded
@@ -30,47 +26,23 @@ import os
 import random
 import shutil
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import yaml
 
+from cxrbench.data.selection import answerable
 from cxrbench.errors import CxrbenchError
 from cxrbench.io import atomic_write_text, package_versions
-from model.config import Config, ConfigError
+from model import resume as resume_state
+from model import run_dir
+from model.config import Config
 
 log = logging.getLogger(__name__)
 PACKAGES = ("cxrbench", "torch", "transformers", "deepspeed", "timm", "numpy", "pandas", "safetensors")
-
-
-@dataclass
-class RunPaths:
-    root: Path
-
-    @property
-    def config(self) -> Path:
-        return self.root / "config.yaml"
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.root / "checkpoint"
-
-    @property
-    def deepspeed(self) -> Path:
-        return self.root / "deepspeed"
-
-    @property
-    def log(self) -> Path:
-        return self.root / "train_log.jsonl"
-
-    @property
-    def tensorboard(self) -> Path:
-        return self.root / "tensorboard"
-
-    def has_state(self) -> bool:
-        return (self.deepspeed / "latest").is_file()
+VALIDATION_ROWS = 2000            # validation QA rows predicted per validation (the first ones)
 
 
 def dist_env() -> tuple[int, int, int]:
@@ -140,8 +112,8 @@ def class_weight_tensors(ds, train_qa, studies, kind: str):
     """Region, finding and CheXpert class weights (seed 3.2 use case 4) from the training items."""
     import torch
 
-    from model.heads import HEAD_INDEX
     from model.targets import chexpert_targets, class_weights
+    from model.vocabularies import HEAD_INDEX
 
     if kind == "none":
         return None, None, None
@@ -157,29 +129,8 @@ def class_weight_tensors(ds, train_qa, studies, kind: str):
     return torch.from_numpy(region_w), torch.from_numpy(finding_w), torch.from_numpy(chexpert_w)
 
 
-def _rng_state() -> dict[str, Any]:
-    import torch
-
-    state = {"torch": torch.get_rng_state(), "python": repr(random.getstate()),
-             "numpy": repr(np.random.get_state()[1].tolist())}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    import ast
-
-    import torch
-
-    torch.set_rng_state(state["torch"])
-    random.setstate(ast.literal_eval(state["python"]))
-    np.random.set_state(("MT19937", np.array(ast.literal_eval(state["numpy"]), dtype=np.uint32), 624, 0, 0.0))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state(state["cuda"])
-
-
-def _to_device(batch: dict[str, Any], device, dtype) -> dict[str, Any]:
+def to_device(batch: dict[str, Any], device, dtype) -> dict[str, Any]:
+    """Batch tensors on ``device``; float inputs in the training dtype (targets stay fp32)."""
     import torch
 
     out = {}
@@ -192,316 +143,439 @@ def _to_device(batch: dict[str, Any], device, dtype) -> dict[str, Any]:
     return out
 
 
-def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines past ``step`` (a killed run logged steps the resume will redo)."""
-    if not path.exists():
-        return
-    kept = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    atomic_write_text(path, "".join(line + "\n" for line in kept))
+@dataclass
+class TrainState:
+    """Where the run stands: the position is what a resume restores (saved with every checkpoint)."""
+
+    epoch: int = 0
+    micro_step: int = 0               # micro steps done in the current epoch
+    global_step: int = 0              # optimizer steps done
+    first_loss: float | None = None
+    recent: list[float] = field(default_factory=list)     # the last 10 step losses
+    last_saved: int = -1              # global step of the last checkpoint
+    validation: dict[str, Any] = field(default_factory=dict)
+    thresholds: dict[str, Any] = field(default_factory=dict)
+
+    def position(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "micro_step": self.micro_step, "global_step": self.global_step}
 
 
-def _check_run_dir(paths: RunPaths, cfg: Config, resume: bool) -> None:
-    resolved = yaml.safe_dump(cfg.to_dict(), sort_keys=True)
-    if resume and paths.config.exists():
-        saved = paths.config.read_text()
-        if saved != resolved:
-            old, new = yaml.safe_load(saved), cfg.to_dict()
-            diff = sorted(_diff_keys(old, new))
-            raise ConfigError(f"{paths.config}: --resume with a different config (changed: {', '.join(diff[:8])})")
-    elif not resume and paths.has_state():
-        raise CxrbenchError(f"{paths.root}: holds a training state; pass --resume to continue it or choose another --out")
+class Trainer:
+    """One training run on one rank (every rank builds its own; rank 0 writes the run directory)."""
 
+    def __init__(self, cfg: Config, index_dir: str | Path, run_dir_path: str | Path, *, resume: bool = False,
+                 overwrite: bool = False, progress: bool = True):
+        self.cfg, self.index_dir = cfg, Path(index_dir)
+        self.paths = run_dir.RunPaths(Path(run_dir_path))
+        self.resume_requested, self.overwrite, self.progress = resume, overwrite, progress
+        self.rank, self.local_rank, self.world = dist_env()
+        self.state = TrainState()
+        self.writer = self.wandb_run = self.features = None
 
-def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        out = []
-        for k in set(a) | set(b):
-            out += _diff_keys(a.get(k), b.get(k), f"{prefix}{k}.")
-        return out
-    return [prefix.rstrip(".")] if a != b else []
+    # ---- set-up ---------------------------------------------------------------------------------
+    def setup(self) -> None:
+        import deepspeed
+        import torch
 
+        cfg, t = self.cfg, self.cfg.train
+        if t.num_threads:
+            torch.set_num_threads(t.num_threads)
+        random.seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        cuda = torch.cuda.is_available()
+        deepspeed.init_distributed(dist_backend="nccl" if cuda else "gloo", verbose=False)
+        self.device = torch.device(f"cuda:{self.local_rank}") if cuda else torch.device("cpu")
+        if cuda:
+            torch.cuda.set_device(self.device)
+        self._on_rank0_checked(self._claim_run_dir)
+        self.resuming = self.resume_requested and self.paths.has_state()
+        if self.resuming:     # before any long work: a state that will be refused is refused now
+            self.resume_tag = self._checked_tag()
+        self._setup_data()
+        self._setup_model()
+        self._setup_engine()
 
-def train(cfg: Config, index_dir: str | Path, run_dir: str | Path, resume: bool = False, progress: bool = True,
-          push_to_hub: str | None = None) -> dict[str, Any]:
-    """Train (or resume) one run; every rank calls this. Returns rank 0's summary."""
-    import deepspeed
-    import torch
-    import torch.distributed as dist
-    from tqdm import tqdm
+    def _claim_run_dir(self) -> None:
+        run_dir.claim(self.paths.root, resume=self.resume_requested, overwrite=self.overwrite)
+        run_dir.check_config(self.paths, self.cfg.to_dict(), self.resume_requested)
+        atomic_write_text(self.paths.config, yaml.safe_dump(self.cfg.to_dict(), sort_keys=True))
 
-    from cxrbench.data.vocabulary import load_vocabulary
-    from model.answers import AnswerBank
-    from model.checkpoint import CheckpointBundle, save_checkpoint
-    from model.data import DatasetSettings, ImageStore, IndexData, QADataset, build_graphs, collate
-    from model.evaluation import head_accuracy
-    from model.feature_cache import FeatureCache
-    from model.backbone import backbone_fingerprint
-    from model.inference import Predictor
-    from model.losses import VQALoss
-    from model.network import build_model
-    from model.sampling import EpochSampler
-    from model.tokenizer import build_tokenizer
-    from model.vocabularies import Vocabularies
+    def _on_rank0_checked(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on rank 0; every rank raises when it fails (no rank left waiting)."""
+        error: CxrbenchError | None = None
+        if self.rank == 0:
+            try:
+                fn()
+            except CxrbenchError as err:
+                error = err
+        if self.world > 1:
+            import torch.distributed as dist
 
-    rank, local_rank, world = dist_env()
-    t = cfg.train
-    if t.num_threads:
-        torch.set_num_threads(t.num_threads)
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-    paths = RunPaths(Path(run_dir))
-    paths.root.mkdir(parents=True, exist_ok=True)
-    _check_run_dir(paths, cfg, resume)
-    resuming = resume and paths.has_state()
-    cuda = torch.cuda.is_available()
-    deepspeed.init_distributed(dist_backend="nccl" if cuda else "gloo", verbose=False)
-    device = torch.device(f"cuda:{local_rank}") if cuda else torch.device("cpu")
-    if cuda:
-        torch.cuda.set_device(device)
-    if rank == 0:
-        atomic_write_text(paths.config, yaml.safe_dump(cfg.to_dict(), sort_keys=True))
+            box = [str(error) if error is not None else None]
+            dist.broadcast_object_list(box, src=0)
+            if box[0] is not None and error is None:
+                error = CxrbenchError(box[0])
+        if error is not None:
+            raise error
 
-    # ---- data -------------------------------------------------------------------------------
-    index = IndexData.load(index_dir)
-    if index.dataset_info is None:
-        raise CxrbenchError(f"{index_dir}/manifest.json: names no dataset_info.json (vocabularies)")
-    vocabs = Vocabularies.from_dataset(load_vocabulary(index.dataset_info))
-    tokenizer = build_tokenizer(cfg.model.tokenizer.vocab, cfg.model.tokenizer.lowercase)
-    m = cfg.model
-    graphs, graph_counts = build_graphs(index.studies, index.nodes, m.tokens.max_nodes, m.tokens.scene_graph)
-    qa = index.qa
-    in_graph = qa["study_id"].astype("int64").isin(set(graphs))
-    train_qa = qa[(qa["split"] == t.train_split) & in_graph]
-    if t.max_items is not None:
-        train_qa = train_qa.iloc[: t.max_items]
-    eval_qa = qa[(qa["split"] == t.eval_split) & in_graph]
-    if len(train_qa) == 0:
-        raise CxrbenchError(f"{index_dir}: no {t.train_split!r} QA rows with a primary frontal image")
-    settings = DatasetSettings(max_question_tokens=m.encoder.max_question_tokens, image_size=m.backbone.image_size,
-                               scene_graph=m.tokens.scene_graph, features=t.features, augment=t.augment,
-                               nan_weight=m.heads.aux_nan_weight, seed=cfg.seed)
-    train_ds = QADataset(train_qa, graphs, vocabs, settings, studies=index.studies, train=True)
-    bank = AnswerBank.build(train_ds.qa, train_ds.targets)
-    region_w, finding_w, chexpert_w = class_weight_tensors(train_ds, train_qa, index.studies, m.heads.class_weighting)
+    def _setup_data(self) -> None:
+        from cxrbench.data.vocabulary import load_vocabulary
+        from model.answers import AnswerBank
+        from model.data import DatasetSettings, ImageStore, IndexData, QADataset, build_graphs
+        from model.tokenizer import build_tokenizer
+        from model.vocabularies import Vocabularies
 
-    # ---- model and features -------------------------------------------------------------------
-    model = build_model(m, vocabs, tokenizer, seed=cfg.seed)
-    if t.gradient_checkpointing:
-        model.enable_gradient_checkpointing()
-    images = ImageStore(index.image_root, m.backbone.image_size)
-    features = None
-    if t.features == "cache":
-        cache_path = Path(t.cache_path) if t.cache_path else paths.root / "features.h5"
-        if rank == 0:
+        t, m = self.cfg.train, self.cfg.model
+        index = self.index = IndexData.load(self.index_dir)
+        if index.dataset_info is None:
+            raise CxrbenchError(f"{self.index_dir}/manifest.json: names no dataset_info.json (vocabularies)")
+        self.vocabs = Vocabularies.from_dataset(load_vocabulary(index.dataset_info))
+        self.tokenizer = build_tokenizer(m.tokenizer.vocab, m.tokenizer.lowercase)
+        self.graphs, self.graph_counts = build_graphs(index.studies, index.nodes, m.tokens.max_nodes,
+                                                      m.tokens.scene_graph)
+        qa = index.qa
+        ok = answerable(qa, index.studies)
+        train_qa = qa[(qa["split"] == t.train_split).to_numpy() & ok]
+        if t.max_items is not None:
+            train_qa = train_qa.iloc[: t.max_items]
+        self.train_qa = train_qa
+        self.eval_qa = qa[(qa["split"] == t.eval_split).to_numpy() & ok]
+        if len(train_qa) == 0:
+            raise CxrbenchError(f"{self.index_dir}: no {t.train_split!r} QA rows with a primary frontal image")
+        self.settings = DatasetSettings(max_question_tokens=m.encoder.max_question_tokens,
+                                        image_size=m.backbone.image_size, scene_graph=m.tokens.scene_graph,
+                                        features=t.features, augment=t.augment, nan_weight=m.heads.aux_nan_weight,
+                                        seed=self.cfg.seed)
+        self.train_ds = QADataset(train_qa, self.graphs, self.vocabs, self.settings, studies=index.studies, train=True)
+        self.bank = AnswerBank.build(self.train_ds.qa, self.train_ds.targets)
+        self.images = ImageStore(index.image_root, m.backbone.image_size)
+
+    def _setup_model(self) -> None:
+        import torch.distributed as dist
+
+        from model.backbone import backbone_fingerprint
+        from model.feature_cache import FeatureCache
+        from model.network import build_model
+
+        t, m = self.cfg.train, self.cfg.model
+        self.model = build_model(m, self.vocabs, self.tokenizer, seed=self.cfg.seed)
+        if t.gradient_checkpointing:
+            self.model.enable_gradient_checkpointing()
+        if t.features != "cache":
+            return
+        cache_path = Path(t.cache_path) if t.cache_path else self.paths.root / "features.h5"
+        if self.rank == 0:
             variants = ("orig", "flip") if t.augment.hflip > 0 else ("orig",)
-            counts = FeatureCache.build(cache_path, model.backbone, backbone_fingerprint(model.backbone),
-                                        [graphs[s] for s in sorted(set(train_qa["study_id"].astype("int64")))],
-                                        images, variants=variants, progress=progress)
+            studies = sorted(set(self.train_qa["study_id"].astype("int64")))
+            counts = FeatureCache.build(cache_path, self.model.backbone, backbone_fingerprint(self.model.backbone),
+                                        [self.graphs[s] for s in studies], self.images, variants=variants,
+                                        progress=self.progress)
             log.info("feature cache %s: %s", cache_path, counts)
-        if world > 1:
+        if self.world > 1:
             dist.barrier()
-        features = FeatureCache(cache_path)
-    sampler = EpochSampler(train_ds.targets, train_ds.qa["quality"].to_numpy() if "quality" in train_ds.qa else None,
-                           t, cfg.seed, t.batch_size, world, t.grad_accum)
-    total_steps = sampler.total_optimizer_steps()
-    if t.max_steps is not None:
-        total_steps = min(total_steps, t.max_steps)
-    if total_steps == 0:
-        raise CxrbenchError(f"no optimizer step fits: {len(train_ds)} items, batch {t.batch_size} x accumulation "
-                            f"{t.grad_accum} x world size {world}")
+        self.features = FeatureCache(cache_path)
 
-    # ---- DeepSpeed ----------------------------------------------------------------------------
-    precision = resolve_precision(t.precision)
-    optimizer = torch.optim.AdamW(param_groups(model, cfg), lr=t.lr, betas=(0.9, 0.999), eps=1e-8)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(total_steps, t.warmup_ratio))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        engine, _, _, scheduler = deepspeed.initialize(model=model, optimizer=optimizer, lr_scheduler=scheduler,
-                                                       config=deepspeed_config(cfg, world, precision))
-    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision, torch.float32)
-    criterion = VQALoss(m.heads, region_w, finding_w, chexpert_w).to(device)
+    def _setup_engine(self) -> None:
+        import deepspeed
+        import torch
 
-    position = {"epoch": 0, "micro_step": 0, "global_step": 0}
-    first_loss = None
-    if resuming:
-        _, client = engine.load_checkpoint(str(paths.deepspeed))
-        if client is None:
-            raise CxrbenchError(f"{paths.deepspeed}: could not load the DeepSpeed state")
-        position = dict(client["position"])
-        first_loss = client.get("first_loss")
-        _set_rng_state(client["rng"][rank] if rank < len(client["rng"]) else client["rng"][0])
-        if rank == 0:
-            _truncate_log(paths.log, position["global_step"])
-            log.info("resumed at step %d (epoch %d, micro step %d)", position["global_step"], position["epoch"],
-                     position["micro_step"])
+        from model.losses import VQALoss
+        from model.sampling import EpochSampler
 
-    writer = None
-    wandb_run = None
-    if rank == 0 and t.tensorboard:
-        from torch.utils.tensorboard import SummaryWriter
+        cfg, t, m = self.cfg, self.cfg.train, self.cfg.model
+        ds = self.train_ds
+        self.sampler = EpochSampler(ds.targets, ds.qa["quality"].to_numpy() if "quality" in ds.qa else None,
+                                    t, cfg.seed, t.batch_size, self.world, t.grad_accum)
+        total = self.sampler.total_optimizer_steps()
+        self.total_steps = min(total, t.max_steps) if t.max_steps is not None else total
+        if self.total_steps == 0:
+            raise CxrbenchError(f"no optimizer step fits: {len(ds)} items, batch {t.batch_size} x accumulation "
+                                f"{t.grad_accum} x world size {self.world}")
+        self.precision = resolve_precision(t.precision)
+        optimizer = torch.optim.AdamW(param_groups(self.model, cfg), lr=t.lr, betas=(0.9, 0.999), eps=1e-8)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine_with_warmup(self.total_steps, t.warmup_ratio))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.engine, _, _, self.scheduler = deepspeed.initialize(
+                model=self.model, optimizer=optimizer, lr_scheduler=scheduler,
+                config=deepspeed_config(cfg, self.world, self.precision))
+        resume_state.install_safe_loader(self.engine)
+        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision, torch.float32)
+        region_w, finding_w, chexpert_w = class_weight_tensors(ds, self.train_qa, self.index.studies,
+                                                               m.heads.class_weighting)
+        self.criterion = VQALoss(m.heads, region_w, finding_w, chexpert_w).to(self.device)
 
-        writer = SummaryWriter(str(paths.tensorboard), purge_step=position["global_step"] + 1 if resuming else None)
-    if rank == 0 and t.wandb:
+    # ---- resume ---------------------------------------------------------------------------------
+    def resume(self) -> None:
+        """Continue from the last saved state, or start afresh (a stale log of a run killed before
+        its first checkpoint is dropped)."""
+        if self.resuming:
+            self._load_state()
+        elif self.rank == 0:
+            run_dir.truncate_log(self.paths.log, 0)
+        if self.rank == 0:
+            self._open_loggers()
+
+    def _checked_tag(self) -> str:
+        """The tag to resume from, its files checked on every rank (all ranks raise or none)."""
+        where, tag, problem = self.paths.deepspeed, None, None
         try:
-            import wandb
-        except ImportError as err:
-            raise CxrbenchError("train.wandb needs the wandb package (pip install 'cxrbench[wandb]')") from err
-        wandb_run = wandb.init(mode="offline", dir=str(paths.root), config=cfg.to_dict(),
-                               name=f"{cfg.name}-{m.condition}-seed{cfg.seed}", resume="allow")
+            tag = resume_state.latest_tag(where)
+            problem = resume_state.check_state(where, tag, self.world, self.cfg.train.zero_stage)
+        except CxrbenchError as err:
+            problem = str(err)
+        problems = [problem]
+        if self.world > 1:
+            import torch.distributed as dist
 
-    validation: dict[str, Any] = {}
-    thresholds: dict[str, Any] = {}
+            problems = [None] * self.world
+            dist.all_gather_object(problems, problem)
+        first = next((p for p in problems if p), None)
+        if first:
+            raise CxrbenchError(first)
+        return tag
 
-    def metadata(step: int, epoch: int) -> dict[str, Any]:
-        return {"step": step, "epoch": epoch, "seed": cfg.seed, "condition": m.condition, "config_name": cfg.name,
-                "data_index_hash": index.index_hash(), "data_index": str(Path(index_dir)),
-                "packages": package_versions(PACKAGES), "world_size": world, "precision": precision,
-                "train": cfg.to_dict()["train"], "n_train_items": len(train_ds), "n_eval_items": len(eval_qa),
-                "total_steps": total_steps, "first_loss": first_loss, "last_losses": recent[-10:],
-                "graph_counts": dict(graph_counts), "missing_labels": dict(train_ds.targets.missing),
-                "validation": validation, "thresholds": thresholds}
+    def _load_state(self) -> None:
+        s = self.state
+        where, tag = self.paths.deepspeed, self.resume_tag
+        _, client = self.engine.load_checkpoint(str(where), tag=tag)
+        if client is None:
+            raise CxrbenchError(f"{where / tag}: could not load the DeepSpeed state")
+        position = resume_state.client_position(client, where / tag)
+        s.epoch, s.micro_step, s.global_step = position["epoch"], position["micro_step"], position["global_step"]
+        s.last_saved = s.global_step
+        s.first_loss = client.get("first_loss")
+        rngs = client["rng"]
+        resume_state.set_rng_state(rngs[self.rank] if self.rank < len(rngs) else rngs[0])
+        if self.rank == 0:
+            run_dir.truncate_log(self.paths.log, s.global_step)
+            saved = self.paths.checkpoint / "training_metadata.json"
+            meta = json.loads(saved.read_text()) if saved.is_file() else {}
+            if meta.get("step") == s.global_step:   # the validation the checkpoint of this step recorded
+                s.validation.update(meta.get("validation") or {})
+            s.recent = [json.loads(line)["loss"] for line in self.paths.log.read_text().splitlines()
+                        if line.strip()][-10:] if self.paths.log.exists() else []
+            log.info("resumed at step %d (epoch %d, micro step %d)", s.global_step, s.epoch, s.micro_step)
 
-    last_saved = [position["global_step"] if resuming else -1]
+    def _open_loggers(self) -> None:
+        cfg, t = self.cfg, self.cfg.train
+        if t.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
 
-    def save(step: int, epoch: int) -> None:
-        last_saved[0] = step
-        client = {"position": dict(position), "rng": gathered_rng(), "first_loss": first_loss}
-        engine.save_checkpoint(str(paths.deepspeed), tag=f"step{step:08d}", client_state=client)
-        if world > 1:
-            dist.barrier()
-        if rank == 0:
-            save_checkpoint(paths.checkpoint, engine.module, m, vocabs, tokenizer, bank, metadata(step, epoch))
-            tags = sorted(p for p in paths.deepspeed.glob("step*") if p.is_dir())
-            for old in tags[: max(0, len(tags) - t.keep_last)]:
+            # a resume drops the events of the steps it redoes
+            purge = self.state.global_step + 1 if self.resuming else None
+            self.writer = SummaryWriter(str(self.paths.tensorboard), purge_step=purge)
+        if t.wandb:
+            try:
+                import wandb
+            except ImportError as err:
+                raise CxrbenchError("train.wandb needs the wandb package (pip install 'cxrbench[wandb]')") from err
+            self.wandb_run = wandb.init(mode="offline", dir=str(self.paths.root), config=cfg.to_dict(),
+                                        name=f"{cfg.name}-{cfg.model.condition}-seed{cfg.seed}", resume="allow")
+
+    # ---- one optimizer step ---------------------------------------------------------------------
+    def step(self) -> dict[str, Any]:
+        """``grad_accum`` micro steps and the optimizer step they end with; returns its log row."""
+        import torch
+        import torch.distributed as dist
+
+        from model.data import collate
+
+        s, t = self.state, self.cfg.train
+        epoch = s.epoch
+        terms_sum: dict[str, float] = {}
+        for _ in range(t.grad_accum):
+            idx = self.sampler.batch(epoch, s.micro_step, self.rank)
+            items = [self.train_ds.item(int(i), epoch) for i in idx]
+            batch = collate(items, self.tokenizer, self.settings, features=self.features, images=self.images)
+            batch = to_device(batch, self.device, self.dtype)
+            out = self.engine(batch)
+            loss, terms = self.criterion(out, batch)
+            self.engine.backward(loss)
+            self.engine.step()
+            s.micro_step += 1
+            for k, v in terms.items():
+                terms_sum[k] = terms_sum.get(k, 0.0) + float(v)
+            terms_sum["loss"] = terms_sum.get("loss", 0.0) + float(loss.detach())
+        s.global_step += 1
+        vec = torch.tensor([terms_sum.get("loss", 0.0)], dtype=torch.float64)
+        if self.world > 1:
+            dist.all_reduce(vec)
+        mean_loss = float(vec[0]) / (t.grad_accum * self.world)
+        row = {"step": s.global_step, "epoch": epoch, "loss": mean_loss, "lr": float(self.scheduler.get_last_lr()[0])}
+        row.update({k: v / t.grad_accum for k, v in sorted(terms_sum.items()) if k != "loss"})
+        if s.first_loss is None:
+            s.first_loss = mean_loss
+        s.recent = (s.recent + [mean_loss])[-10:]
+        if self.rank == 0:
+            self._log_row(row)
+        return row
+
+    def _log_row(self, row: dict[str, Any]) -> None:
+        step, every = row["step"], self.cfg.train.log_every
+        with open(self.paths.log, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        if self.writer is not None and step % every == 0:
+            for k, v in row.items():
+                if k not in ("step", "epoch"):
+                    self.writer.add_scalar(f"train/{k}", v, step)
+        if self.wandb_run is not None and step % every == 0:
+            self.wandb_run.log(row, step=step)
+
+    # ---- validation, checkpoints, thresholds ------------------------------------------------------
+    def _bundle(self):
+        from model.checkpoint import CheckpointBundle
+
+        return CheckpointBundle(self.engine.module, self.cfg.model, self.tokenizer, self.vocabs, self.bank, {},
+                                self.paths.checkpoint)
+
+    def validate(self, epoch: int) -> None:
+        """Per-head accuracy on the first validation rows (rank 0), recorded in the checkpoint."""
+        from model.evaluation import head_accuracy
+        from model.inference import Predictor
+
+        s = self.state
+        if self.rank == 0 and len(self.eval_qa):
+            self.engine.module.eval()
+            predictor = Predictor(self._bundle(), self.index_dir, use_scene_graph=True,
+                                  batch_size=max(64, self.cfg.train.batch_size))
+            frame = predictor.predict(self.eval_qa.iloc[:VALIDATION_ROWS])
+            s.validation.clear()
+            s.validation.update({k: v for k, v in head_accuracy(frame).items() if v is not None})
+            s.validation["epoch"] = epoch
+            if self.writer is not None:
+                for k, v in s.validation.items():
+                    if k.startswith("accuracy/"):
+                        self.writer.add_scalar(f"val/{k}", v, s.global_step)
+            self.engine.module.train()
+        self._barrier()
+
+    def metadata(self) -> dict[str, Any]:
+        s, m = self.state, self.cfg.model
+        return {"step": s.global_step, "epoch": s.epoch, "seed": self.cfg.seed, "condition": m.condition,
+                "config_name": self.cfg.name, "data_index_hash": self.index.index_hash(),
+                "data_index": str(self.index_dir), "packages": package_versions(PACKAGES),
+                "world_size": self.world, "precision": self.precision, "train": self.cfg.to_dict()["train"],
+                "n_train_items": len(self.train_ds), "n_eval_items": len(self.eval_qa),
+                "total_steps": self.total_steps, "first_loss": s.first_loss, "last_losses": s.recent[-10:],
+                "graph_counts": dict(self.graph_counts), "missing_labels": dict(self.train_ds.targets.missing),
+                "validation": s.validation, "thresholds": s.thresholds}
+
+    def _write_checkpoint(self) -> None:
+        from model.checkpoint import save_checkpoint
+
+        save_checkpoint(self.paths.checkpoint, self.engine.module, self.cfg.model, self.vocabs, self.tokenizer,
+                        self.bank, self.metadata())
+
+    def save(self) -> None:
+        """DeepSpeed state (every rank) + the checkpoint directory (rank 0), at the current step."""
+        s = self.state
+        s.last_saved = s.global_step
+        client = {"position": s.position(), "rng": self._gathered_rng(), "first_loss": s.first_loss}
+        self.engine.save_checkpoint(str(self.paths.deepspeed), tag=f"step{s.global_step:08d}", client_state=client)
+        self._barrier()
+        if self.rank == 0:
+            self._write_checkpoint()
+            tags = sorted(p for p in self.paths.deepspeed.glob("step*") if p.is_dir())
+            for old in tags[: max(0, len(tags) - self.cfg.train.keep_last)]:
                 shutil.rmtree(old, ignore_errors=True)
-            log.info("checkpoint saved at step %d", step)
-            print(f"checkpoint saved at step {step}", flush=True)
-        if world > 1:
-            dist.barrier()
+            log.info("checkpoint saved at step %d", s.global_step)
+            print(f"checkpoint saved at step {s.global_step}", flush=True)
+        self._barrier()
 
-    def gathered_rng() -> list[dict[str, Any]]:
-        state = _rng_state()
-        if world == 1:
+    def _gathered_rng(self) -> list[dict[str, Any]]:
+        state = resume_state.rng_state()
+        if self.world == 1:
             return [state]
-        out: list[Any] = [None] * world
+        import torch.distributed as dist
+
+        out: list[Any] = [None] * self.world
         dist.all_gather_object(out, state)
         return out
 
-    def validate(epoch: int) -> None:
-        if rank == 0 and len(eval_qa):
-            engine.module.eval()
-            bundle = CheckpointBundle(engine.module, m, tokenizer, vocabs, bank, {}, paths.checkpoint)
-            predictor = Predictor(bundle, index_dir, use_scene_graph=True, batch_size=max(64, t.batch_size))
-            frame = predictor.predict(eval_qa.iloc[:2000])
-            validation.clear()
-            validation.update({k: v for k, v in head_accuracy(frame).items() if v is not None})
-            validation["epoch"] = epoch
-            if writer is not None:
-                for k, v in validation.items():
-                    if k.startswith("accuracy/"):
-                        writer.add_scalar(f"val/{k}", v, position["global_step"])
-            engine.module.train()
-        if world > 1:
-            dist.barrier()
-
-    recent: list[float] = []
-    if rank == 0 and paths.log.exists():
-        recent = [json.loads(line)["loss"] for line in paths.log.read_text().splitlines() if line.strip()][-10:]
-    engine.train()
-    bar = tqdm(total=total_steps, initial=position["global_step"], desc=f"train {m.condition}", unit="step",
-               disable=not progress or rank != 0)
-    step_terms: dict[str, float] = {}
-    micro_in_step = 0
-    done = position["global_step"] >= total_steps
-    while not done and position["epoch"] < sampler.n_epochs:
-        epoch = position["epoch"]
-        n_micro = sampler.micro_steps(epoch)
-        while position["micro_step"] < n_micro:
-            idx = sampler.batch(epoch, position["micro_step"], rank)
-            items = [train_ds.item(int(i), epoch) for i in idx]
-            batch = collate(items, tokenizer, settings, features=features, images=images)
-            batch = _to_device(batch, device, dtype)
-            out = engine(batch)
-            loss, terms = criterion(out, batch)
-            engine.backward(loss)
-            engine.step()
-            position["micro_step"] += 1
-            micro_in_step += 1
-            for k, v in terms.items():
-                step_terms[k] = step_terms.get(k, 0.0) + float(v)
-            step_terms["loss"] = step_terms.get("loss", 0.0) + float(loss.detach())
-            if micro_in_step < t.grad_accum:
-                continue
-            # an optimizer step happened
-            position["global_step"] += 1
-            micro_in_step = 0
-            vec = torch.tensor([step_terms.get("loss", 0.0)], dtype=torch.float64)
-            if world > 1:
-                dist.all_reduce(vec)
-            mean_loss = float(vec[0]) / (t.grad_accum * world)
-            row = {"step": position["global_step"], "epoch": epoch, "loss": mean_loss,
-                   "lr": float(scheduler.get_last_lr()[0])}
-            row.update({k: v / t.grad_accum for k, v in sorted(step_terms.items()) if k != "loss"})
-            step_terms = {}
-            if first_loss is None:
-                first_loss = mean_loss
-            recent = (recent + [mean_loss])[-10:]
-            if rank == 0:
-                with open(paths.log, "a") as fh:
-                    fh.write(json.dumps(row) + "\n")
-                if writer is not None and position["global_step"] % t.log_every == 0:
-                    for k, v in row.items():
-                        if k not in ("step", "epoch"):
-                            writer.add_scalar(f"train/{k}", v, position["global_step"])
-                if wandb_run is not None and position["global_step"] % t.log_every == 0:
-                    wandb_run.log(row, step=position["global_step"])
-                bar.update(1)
-                bar.set_postfix(loss=f"{mean_loss:.4f}")
-            done = position["global_step"] >= total_steps
-            end_of_epoch = position["micro_step"] >= n_micro
-            if end_of_epoch:
-                position["epoch"] += 1
-                position["micro_step"] = 0
-                if t.eval_every_epoch and not done:
-                    validate(epoch)
-            if done or position["global_step"] % t.save_every == 0:
-                if done and t.eval_every_epoch:
-                    validate(epoch)
-                save(position["global_step"], position["epoch"])
-            if done or end_of_epoch:
-                break
-    bar.close()
-    if last_saved[0] != position["global_step"]:
-        save(position["global_step"], position["epoch"])
-    if t.tune_thresholds and m.heads.kind == "multi" and len(eval_qa):
-        # the text head's per-finding thresholds, from the validation split (model/thresholds.py)
-        if rank == 0:
+    def tune_thresholds(self) -> None:
+        """The text head's per-finding thresholds, from the validation split (model/thresholds.py)."""
+        cfg = self.cfg
+        if not (cfg.train.tune_thresholds and cfg.model.heads.kind == "multi" and len(self.eval_qa)):
+            return
+        if self.rank == 0:
             from model.thresholds import tune_on_split
 
-            bundle = CheckpointBundle(engine.module, m, tokenizer, vocabs, bank, {}, paths.checkpoint)
-            thresholds.clear()
-            thresholds.update(tune_on_split(bundle, index_dir, eval_qa, batch_size=max(64, t.batch_size), seed=cfg.seed))
-            thresholds["split"] = t.eval_split
-            save_checkpoint(paths.checkpoint, engine.module, m, vocabs, tokenizer, bank,
-                            metadata(position["global_step"], position["epoch"]))
-            log.info("text-head thresholds tuned on %s: exact match %.3f -> %.3f", t.eval_split,
-                     thresholds.get("exact_match_at_default", float("nan")), thresholds.get("exact_match_tuned", float("nan")))
-        if world > 1:
+            s = self.state
+            s.thresholds.clear()
+            s.thresholds.update(tune_on_split(self._bundle(), self.index_dir, self.eval_qa,
+                                              batch_size=max(64, cfg.train.batch_size), seed=cfg.seed))
+            s.thresholds["split"] = cfg.train.eval_split
+            self._write_checkpoint()
+            log.info("text-head thresholds tuned on %s: exact match %.3f -> %.3f", cfg.train.eval_split,
+                     s.thresholds.get("exact_match_at_default", float("nan")),
+                     s.thresholds.get("exact_match_tuned", float("nan")))
+        self._barrier()
+
+    def _barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
             dist.barrier()
-    if writer is not None:
-        writer.close()
-    if wandb_run is not None:
-        wandb_run.finish()
-    if features is not None:
-        features.close()
-    summary = {"step": position["global_step"], "epoch": position["epoch"], "first_loss": first_loss,
-               "last_loss": recent[-1] if recent else None, "validation": dict(validation),
-               "checkpoint": str(paths.checkpoint)}
-    if rank == 0 and push_to_hub:
+
+    # ---- the loop -------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        """Train to the end of the schedule (or ``train.max_steps``); returns the summary."""
+        from tqdm import tqdm
+
+        s, t = self.state, self.cfg.train
+        self.engine.train()
+        bar = tqdm(total=self.total_steps, initial=s.global_step, desc=f"train {self.cfg.model.condition}",
+                   unit="step", disable=not self.progress or self.rank != 0)
+        while s.global_step < self.total_steps and s.epoch < self.sampler.n_epochs:
+            n_micro = self.sampler.micro_steps(s.epoch)
+            if s.micro_step >= n_micro:          # an epoch too small for one optimizer step
+                s.epoch, s.micro_step = s.epoch + 1, 0
+                continue
+            epoch = s.epoch
+            row = self.step()
+            bar.update(1)
+            bar.set_postfix(loss=f"{row['loss']:.4f}")
+            done = s.global_step >= self.total_steps
+            if s.micro_step >= n_micro:          # end of the epoch
+                s.epoch, s.micro_step = s.epoch + 1, 0
+                if t.eval_every_epoch and not done:
+                    self.validate(epoch)
+            if done or s.global_step % t.save_every == 0:
+                if done and t.eval_every_epoch:
+                    self.validate(epoch)
+                self.save()
+        bar.close()
+        if s.last_saved != s.global_step:
+            self.save()
+        self.tune_thresholds()
+        return {"step": s.global_step, "epoch": s.epoch, "first_loss": s.first_loss,
+                "last_loss": s.recent[-1] if s.recent else None, "validation": dict(s.validation),
+                "checkpoint": str(self.paths.checkpoint)}
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        if self.wandb_run is not None:
+            self.wandb_run.finish()
+        if self.features is not None:
+            self.features.close()
+
+
+def train(cfg: Config, index_dir: str | Path, run_dir_path: str | Path, *, resume: bool = False,
+          overwrite: bool = False, progress: bool = True, push_to_hub: str | None = None) -> dict[str, Any]:
+    """Train (or resume) one run; every rank calls this. Returns rank 0's summary."""
+    trainer = Trainer(cfg, index_dir, run_dir_path, resume=resume, overwrite=overwrite, progress=progress)
+    trainer.setup()
+    try:
+        trainer.resume()
+        summary = trainer.run()
+    finally:
+        trainer.close()
+    if trainer.rank == 0 and push_to_hub:
         from model.hub import push_checkpoint
 
-        push_checkpoint(paths.checkpoint, push_to_hub)
-    if world > 1:
-        dist.barrier()
+        push_checkpoint(trainer.paths.checkpoint, push_to_hub)
+    trainer._barrier()
     return summary

@@ -8,7 +8,9 @@ once, at training time, and frozen into the checkpoint's ``config.json``, so tha
 derives true labels exactly as training did even if the data layer's mapping later changes.
 
 Embedding indices: 0 is padding (an empty list pools to the zero vector), 1 is unknown
-(names outside the vocabulary, counted), the vocabulary starts at 2.
+(names outside the vocabulary, counted), the vocabulary starts at 2. Names are looked up in the
+data layer's spelling (:func:`cxrbench.data.vocabulary.normalize_name`: ``Left_Lung`` ->
+``left lung``), the one normalisation the index uses too.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from cxrbench import vocab as V
+from cxrbench.data.vocabulary import normalize_name
 
 PAD, UNKNOWN = 0, 1
 
@@ -31,6 +34,8 @@ HEAD_CLASSES: dict[str, tuple[str, ...]] = {
     "severity": SEVERITY_CLASSES,
     "text": FINDING_CLASSES,
 }
+HEAD_NAMES: tuple[str, ...] = tuple(HEAD_CLASSES)          # binary, region, severity, text
+HEAD_INDEX: dict[str, int] = {h: i for i, h in enumerate(HEAD_NAMES)}
 # The single-head ablation's unified answer classes: every head's classes in one softmax.
 UNIFIED_OFFSETS: dict[str, int] = {}
 _off = 0
@@ -71,27 +76,27 @@ class Vocabularies:
         return len(self.entities) + 2
 
     def region_ids(self, names: Iterable[str]) -> list[int]:
-        return [self._region_index.get(str(n).lower().strip(), UNKNOWN) for n in names]
+        return [self._region_index.get(normalize_name(n), UNKNOWN) for n in names]
 
     def entity_ids(self, names: Iterable[str]) -> list[int]:
-        return [self._entity_index.get(str(n).lower().strip(), UNKNOWN) for n in names]
+        return [self._entity_index.get(normalize_name(n), UNKNOWN) for n in names]
 
     def head_region(self, name: str) -> str | None:
         """Head class of a fine region name (head names map to themselves)."""
-        name = str(name).lower().strip()
+        name = normalize_name(name)
         if name in REGION_CLASSES:
             return name
         return self.region_to_head.get(name)
 
     def region_category(self, name: str) -> str:
-        name = str(name).lower().strip()
+        name = normalize_name(name)
         if name in V.HEAD_REGION_CATEGORY and name not in self.region_to_category:
             return V.HEAD_REGION_CATEGORY[name]
         return self.region_to_category.get(name, V.OTHER_REGION_CATEGORY)
 
     def chexpert_labels(self, entity: str) -> tuple[str, ...]:
         """CheXpert labels a positive mention of ``entity`` counts towards (may be empty)."""
-        return self.entity_to_chexpert.get(str(entity).lower().strip(), ())
+        return self.entity_to_chexpert.get(normalize_name(entity), ())
 
     def to_json(self) -> dict[str, Any]:
         return {"regions": list(self.regions), "entities": list(self.entities),

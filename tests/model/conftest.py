@@ -1,15 +1,8 @@
-"""Fixtures of the model tests: the hand-made contract index and small built models."""
+"""The model tests run with one torch thread (the hand-made index fixture is in tests/fixtures/model.py)."""
 
 from __future__ import annotations
 
 import pytest
-
-from tests.model.handmade import write_index
-
-
-@pytest.fixture(scope="session")
-def handmade_index(tmp_path_factory):
-    return write_index(tmp_path_factory.mktemp("handmade"))
 
 
 @pytest.fixture(autouse=True)

@@ -63,3 +63,22 @@ def test_loading_rejects_weights_that_do_not_match_the_config(handmade_index, tm
         load_checkpoint(out)
     with pytest.raises(CxrbenchError, match="not a checkpoint"):
         load_checkpoint(tmp_path)
+
+
+def test_weights_file_is_byte_identical_from_process_to_process(tmp_path):
+    """safetensors orders its header's metadata by hash, which differs between processes: the
+    weights file of the same state must not (same inputs and seed, same bytes)."""
+    import hashlib
+    import subprocess
+    import sys
+
+    from tests.fixtures.model import REPO
+
+    code = ("import sys, torch; from model.checkpoint import write_weights; "
+            "write_weights({'b.weight': torch.arange(6.0).reshape(2, 3), 'a.bias': torch.ones(2)}, sys.argv[1])")
+    digests = set()
+    for k in range(6):          # two metadata keys would collide in all six with probability 1/32
+        path = tmp_path / f"w{k}.safetensors"
+        subprocess.run([sys.executable, "-c", code, str(path)], cwd=REPO, check=True)
+        digests.add(hashlib.sha256(path.read_bytes()).hexdigest())
+    assert len(digests) == 1

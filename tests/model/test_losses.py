@@ -1,7 +1,7 @@
 import torch
 
 from model.config import HeadConfig
-from model.heads import HEAD_INDEX
+from model.vocabularies import HEAD_INDEX
 from model.losses import VQALoss, unified_targets
 from model.vocabularies import UNIFIED_OFFSETS
 

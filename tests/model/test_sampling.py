@@ -1,7 +1,7 @@
 import numpy as np
 
 from model.config import CurriculumStage, SamplingConfig, TrainConfig
-from model.heads import HEAD_INDEX
+from model.vocabularies import HEAD_INDEX
 from model.sampling import EpochSampler
 from model.targets import Targets
 

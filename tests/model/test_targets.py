@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from cxrbench import questions
-from model.heads import HEAD_INDEX
+from model.vocabularies import HEAD_INDEX
 from model.targets import chexpert_targets, class_weights, derive_targets, infer_head, item_head
 from model.vocabularies import FINDING_CLASSES, REGION_CLASSES, Vocabularies
 

@@ -8,7 +8,8 @@ import pytest
 
 from model.checkpoint import load_checkpoint
 from model.inference import Predictor
-from model.thresholds import NO_FINDING, decide_findings, tune_finding_thresholds
+from model.decisions import NO_FINDING, decide_findings
+from model.thresholds import tune_finding_thresholds
 from model.vocabularies import FINDING_CLASSES
 
 ATELECTASIS, EDEMA = FINDING_CLASSES.index("Atelectasis"), FINDING_CLASSES.index("Edema")

@@ -19,7 +19,10 @@ def _losses(run):
 
 
 def test_cli_refuses_a_finished_run_without_resume_and_a_changed_config(handmade_index, tmp_path):
+    from cxrbench.outputs import OutputDir
+
     run = tmp_path / "run"
+    OutputDir.claim(run, "cxrbench train").adopt("deepspeed", "config.yaml")   # as train leaves it
     (run / "deepspeed").mkdir(parents=True)
     (run / "deepspeed" / "latest").write_text("step00000004")
     proc = subprocess.run(train_command(handmade_index, run), env=train_env(), cwd=REPO, capture_output=True, text=True)
@@ -115,3 +118,35 @@ def test_online_features_with_every_augmentation_sampling_option_and_curriculum(
     from model.checkpoint import load_checkpoint
 
     assert load_checkpoint(run / "checkpoint").config.backbone.train
+
+
+def test_no_progress_silences_every_bar(handmade_index, tmp_path):
+    sets = [*SMALL_SET, "--set", "train.batch_size=4", "--set", "train.tune_thresholds=false", "--max-steps", "1"]
+    base = [c for c in train_command(handmade_index, tmp_path / "a", *sets) if c != "--quiet"]
+    bars = ("%|", "step/s", "image/s", "it/s")
+    loud = subprocess.run(base, env=train_env(), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert loud.returncode == 0, loud.stderr[-3000:]
+    assert any(b in loud.stderr for b in bars)                  # bars are there to silence
+    quiet_cmd = [c if c != str(tmp_path / "a") else str(tmp_path / "b") for c in base] + ["--no-progress"]
+    quiet = subprocess.run(quiet_cmd, env=train_env(), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert quiet.returncode == 0, quiet.stderr[-3000:]
+    assert not [b for b in bars if b in quiet.stderr + quiet.stdout], quiet.stderr[-3000:]
+    assert (tmp_path / "a" / "train_log.jsonl").read_text() == (tmp_path / "b" / "train_log.jsonl").read_text()
+
+
+@pytest.mark.slow
+def test_the_deepspeed_launcher_runs_the_command_as_documented(handmade_index, tmp_path):
+    """docs/model.md: `deepspeed --num_gpus N --module model.train_cli ...` (it appends --local_rank)."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    launcher = shutil.which("deepspeed", path=str(Path(sys.executable).parent))
+    run = tmp_path / "run"
+    cmd = [launcher, "--num_gpus", "2", "--master_port", "29613", "--module", "model.train_cli", "--config", "tiny",
+           "--index", str(handmade_index), "--out", str(run), "--max-steps", "2", "--no-progress", *SMALL_SET,
+           "--set", "train.batch_size=4", "--set", "train.tune_thresholds=false"]
+    proc = subprocess.run(cmd, env=train_env(), cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta = json.loads((run / "checkpoint" / "training_metadata.json").read_text())
+    assert meta["world_size"] == 2 and meta["step"] == 2

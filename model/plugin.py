@@ -1,0 +1,49 @@
+"""The SSG-VQA-Net checkpoint loader that ``cxrbench evaluate`` finds through its entry point.
+
+``pyproject.toml`` registers :data:`LOADER` under ``cxrbench.checkpoint_loaders`` (see
+:mod:`cxrbench.predictor`). ``can_load`` only reads ``config.json`` (no torch, no
+transformers: it is asked before any model code runs); ``load`` rebuilds the model with
+:func:`model.checkpoint.load_checkpoint` and wraps it in :class:`model.inference.Predictor`.
+
+Scene-graph sources (``PredictorSettings.scene_graphs``): ``dataset`` answers from the index's
+scene graphs, ``none`` from the whole-image token only (the zero-shot mode); ``detected``
+(scene graphs of a detector) is not wired into the model yet and is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from model.checkpoint import FORMAT
+
+
+class SSGVQALoader:
+    name = "ssgvqa"
+
+    def can_load(self, path: Path) -> bool:
+        try:
+            data = json.loads((Path(path) / "config.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(data, dict) and data.get("format") == FORMAT
+
+    def load(self, path: Path, settings):
+        from cxrbench.errors import CxrbenchError
+
+        if settings.scene_graphs == "detected":
+            raise CxrbenchError(f"{path}: scene_graphs='detected' is not supported by the ssgvqa loader yet "
+                                "(use 'dataset' for the index's scene graphs or 'none' for the whole image only)")
+        if not settings.progress:
+            from model.logs import quiet_libraries
+
+            quiet_libraries()
+        from model.checkpoint import load_checkpoint
+        from model.inference import Predictor
+
+        bundle = load_checkpoint(path, device=settings.device)
+        return Predictor(bundle, settings.index_dir, use_scene_graph=settings.use_scene_graph,
+                         batch_size=settings.batch_size, image_root=settings.image_root)
+
+
+LOADER = SSGVQALoader()

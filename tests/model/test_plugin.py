@@ -1,0 +1,57 @@
+"""model/plugin.py: the checkpoint loader cxrbench evaluate finds through its entry point."""
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from cxrbench.errors import CxrbenchError
+from cxrbench.predictor import Predictor as PredictorProtocol
+from cxrbench.predictor import PredictorSettings, load_predictor, loaders
+from model.checkpoint import FORMAT
+from tests.fixtures.model import REPO
+
+
+def test_can_load_reads_only_config_json_and_imports_no_torch(tmp_path):
+    ours, other, empty = tmp_path / "ours", tmp_path / "other", tmp_path / "empty"
+    for d in (ours, other, empty):
+        d.mkdir()
+    (ours / "config.json").write_text(json.dumps({"format": FORMAT}))
+    (other / "config.json").write_text(json.dumps({"format": "someone-else/1"}))
+    code = ("import sys; from model.plugin import LOADER; "
+            f"print([LOADER.can_load(p) for p in ({str(ours)!r}, {str(other)!r}, {str(empty)!r})], "
+            "[m for m in ('torch', 'transformers', 'timm', 'deepspeed') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[True, False, False] []"
+
+
+def test_the_entry_point_registers_the_loader():
+    assert "ssgvqa" in [loader.name for loader in loaders()]
+
+
+def test_load_predictor_gives_todays_predictions(tiny_checkpoint, synth_index):
+    from model.checkpoint import load_checkpoint
+    from model.data import IndexData
+    from model.inference import Predictor
+
+    index = IndexData.load(synth_index)
+    rows = index.answerable("test").groupby("question_type").head(3)
+    predictor = load_predictor(tiny_checkpoint, PredictorSettings(index_dir=synth_index, batch_size=16, progress=False))
+    assert isinstance(predictor, PredictorProtocol)
+    assert predictor.identity["condition"] == "full" and predictor.identity["step"] > 0
+    assert predictor.image_root == index.image_root
+    expected = Predictor(load_checkpoint(tiny_checkpoint), synth_index, batch_size=16).predict(rows)
+    pd.testing.assert_frame_equal(predictor.predict(rows), expected)
+
+    zero_shot = load_predictor(tiny_checkpoint, PredictorSettings(index_dir=synth_index, scene_graphs="none"))
+    assert zero_shot.identity["use_scene_graph"] is False
+    expected = Predictor(load_checkpoint(tiny_checkpoint), synth_index, use_scene_graph=False).predict(rows)
+    pd.testing.assert_frame_equal(zero_shot.predict(rows), expected)
+    assert not zero_shot.predict(rows)["probs"].equals(predictor.predict(rows)["probs"])
+
+
+def test_detected_scene_graphs_are_refused_clearly(tiny_checkpoint, synth_index):
+    with pytest.raises(CxrbenchError, match="detected.*not supported"):
+        load_predictor(tiny_checkpoint, PredictorSettings(index_dir=synth_index, scene_graphs="detected"))
