@@ -31,7 +31,7 @@ import numpy as np
 
 from cxrbench.errors import CxrbenchError, DataError
 from cxrbench.metrics import registry
-from cxrbench.metrics.base import SufficientStats
+from cxrbench.metrics.base import GenericStatistic
 from cxrbench.runs import Run, read_run
 from cxrbench.score.contract import qa_keys
 from cxrbench.stats.comparison import TESTS, Comparison, ComparisonSettings, ablation_matrix, compare_statistics
@@ -201,7 +201,7 @@ def compare_runs(baseline_dir: Path, run_dirs: list[Path], out_dir: Path, option
     run_stats = comparable_statistics(baseline, runs, base_stats, notes)
     n_units = len(order) if clusters is None else len(np.unique(clusters))
 
-    generic = [m for m, st in base_stats.items() if not isinstance(st, SufficientStats)]
+    generic = [m for m, st in base_stats.items() if isinstance(st, GenericStatistic)]
     if generic:   # honest expectation-setting: these are recomputed on every resample
         print(f"note: {', '.join(generic)} are recomputed on every resample (no sufficient statistics): "
               "the slow part of this comparison; --metrics leaves them out, --n-resamples trades precision",

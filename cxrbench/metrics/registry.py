@@ -25,6 +25,8 @@ kind        constructor input                                examples
 ``auroc``   :class:`LabelInputs` with the binary ``score``   auroc
 ``ece``     :class:`MetricInputs` with ``correct``           ece
 ``map``     :class:`MetricInputs` of the rows with boxes     map_50, map_75, map_50_75, map_coco
+                                                             (map_50_75: mean of AP@0.5 and AP@0.75,
+                                                             the seed's; map_coco: COCO's 0.50:0.95)
 ``subset``  :class:`MetricInputs` + ``mask`` of the subset   relationship_accuracy, multi_hop
 ==========  ===============================================  =====================================
 
@@ -310,6 +312,7 @@ for _spec in (
     MetricSpec("map_50", "map", _map_family, _BOXES),
     MetricSpec("map_75", "map", _map_family, _BOXES),
     MetricSpec("map_50_75", "map", _map_family, _BOXES),
+    MetricSpec("map_coco", "map", _map_family, _BOXES),
     MetricSpec("multi_region_f1", "item", _multi_region_f1, ("regions_true", "regions_pred"), outcome="continuous"),
     MetricSpec("spatial_relation_accuracy", "subset", _subset_of("spatial_relation_accuracy"),
                ("question", "exact_match")),
@@ -356,7 +359,7 @@ CONDITIONAL_METRICS: tuple[str, ...] = ("ece", "plausibility", "attention_entrop
 # Seed 13.5, stratification 1 (family -> primary / secondary metrics).
 FAMILY_METRICS: dict[str, MetricSet] = {
     "spatial": MetricSet(("iou", "pointing_accuracy", "map_50_75", "map_50", "map_75"),
-                         ("spatial_relation_accuracy", "multi_region_f1")),
+                         ("map_coco", "spatial_relation_accuracy", "multi_region_f1")),
     "entity": MetricSet(("token_f1", "clinical_term_f1"), ("bertscore_f1", "graph_entity_recall")),
     "severity": MetricSet(("exact_match", "accuracy", "kappa"), ("mcc",)),
     "binary": MetricSet(("exact_match", "sensitivity"),

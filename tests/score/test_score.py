@@ -63,6 +63,11 @@ def test_metrics_json_layout_and_values(frame, run_dir):
     where = frame[frame["question_type"] == "D03_where_is_finding"]
     assert overall["iou"]["value"] == pytest.approx(spatial.iou(where["boxes_true"].tolist(), where["boxes_pred"].tolist()))
     assert overall["iou"]["n"] == len(where)
+    # every mAP of the registry, from the same detections as the metric functions
+    for name in ("map_50", "map_75", "map_50_75", "map_coco"):
+        fn = getattr(spatial, name)
+        assert overall[name]["value"] == pytest.approx(fn(where["boxes_true"].tolist(), where["boxes_pred"].tolist(),
+                                                          where["box_scores"].tolist())), name
     has = frame[frame["question_type"] == "D02_has_finding"]
     d02 = m["by_question_type"]["D02_has_finding"]
     assert d02["sensitivity"]["value"] == pytest.approx(recall_score(has["label_true"], has["label_pred"]))
