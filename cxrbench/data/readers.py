@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,12 +177,14 @@ def require(obj: Any, fields: Sequence[str], file: str, record: str) -> None:
 
 
 def check_box(box: Any, width: float | None, height: float | None, file: str, record: str) -> list[float]:
-    """A box ``[x1, y1, x2, y2]`` in pixels of its image: four numbers, x1 <= x2, y1 <= y2, inside
-    the image up to ``BOX_TOLERANCE``. Returns it as floats."""
+    """A box ``[x1, y1, x2, y2]`` in pixels of its image: four finite JSON numbers (not strings, not
+    booleans), x1 <= x2, y1 <= y2, inside the image up to ``BOX_TOLERANCE``. Returns it as floats."""
     try:
         if type(box) is not list and type(box) is not tuple:
             raise TypeError
         x1, y1, x2, y2 = box
+        if not all(type(v) is float or type(v) is int for v in box) or not all(math.isfinite(v) for v in box):
+            raise TypeError
         x1, y1, x2, y2 = float(x1), float(y1), float(x2), float(y2)
     except (TypeError, ValueError):
         raise DataError(file, record, f"bbox {box!r} is not four numbers [x1, y1, x2, y2]") from None
@@ -218,7 +221,7 @@ class Sizes:
         try:
             for box in boxes:
                 x1, y1, x2, y2 = box
-                if not (lo_x <= x1 <= x2 <= hi_x and lo_y <= y1 <= y2 <= hi_y):
+                if not (lo_x <= x1 <= x2 <= hi_x and lo_y <= y1 <= y2 <= hi_y) or bool in (type(x1), type(y1), type(x2), type(y2)):
                     raise ValueError
         except (TypeError, ValueError):
             if type(boxes) is not list:

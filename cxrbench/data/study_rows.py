@@ -87,15 +87,18 @@ class WorkerContext:
     quality: QualityDecoder
     filters: IndexFilters
     # caches of pure functions of names and types (the same few hundred values recur 42M times)
-    _codes: dict[tuple[str, Any], str] = field(default_factory=dict)
+    _codes: dict[tuple[str, Any], tuple[str, str | None, str]] = field(default_factory=dict)
     _known: set[tuple[str, str]] = field(default_factory=set)
 
-    def code(self, short: str, strategy: Any) -> str:
+    def code(self, short: str, strategy: Any) -> tuple[str, str | None, str]:
+        """(code, head, default complexity) of a question type in either spelling."""
         key = (short, strategy)
-        code = self._codes.get(key)
-        if code is None:
-            code = self._codes[key] = Qreg.normalize_question_type(short, strategy)
-        return code
+        got = self._codes.get(key)
+        if got is None:
+            code = Qreg.normalize_question_type(short, strategy)
+            qt = Qreg.BY_CODE.get(code)
+            got = self._codes[key] = (code, qt.head if qt else None, qt.complexity if qt else "single_entity")
+        return got
 
 
 class Columns:
@@ -250,7 +253,7 @@ def add_nodes(study_id: int, image_id: str, sg: Mapping, ctx: WorkerContext, sin
 def node_row(sink: ChunkSink, ctx: WorkerContext, study_id: int, image_id: str, node_id: str, kind: str, loc: Any,
              regions: list[str], entities: list[str], categories: list[str], laterality: Any) -> None:
     item = loc.get(image_id) if type(loc) is dict else None
-    boxes = [[float(v) for v in b] for b in (item or {}).get("bboxes") or []]
+    boxes = list((item or {}).get("bboxes") or ())   # validated numbers
     fallback = bool((item or {}).get("is_fallback"))
     if not boxes and localizable(regions, ctx.vocab):
         sink.counts[f"{kind}_nodes_missing_box"] += 1
@@ -286,7 +289,7 @@ def question_row(q: Mapping, task: StudyTask, study_grade: str, image_id: str | 
     if min_q is not None and not at_least(grade, min_q):
         sink.counts["qa_below_min_quality"] += 1
         return None
-    code = ctx.code(short, strategy)
+    code, head, complexity = ctx.code(short, strategy)
     answers = q["answers"]
     mains = [a for a in answers if a.get("answer_type", "main_answer") == "main_answer"] or answers[:1]
     regions: dict[str, None] = {}
@@ -319,7 +322,7 @@ def question_row(q: Mapping, task: StudyTask, study_grade: str, image_id: str | 
             if loc:
                 bb = loc.get("bboxes")
                 if bb:
-                    boxes.extend([[float(v) for v in b] for b in bb])
+                    boxes.extend(bb)   # validated: four JSON numbers each (Arrow makes them float64)
                 fallback = fallback or bool(loc.get("is_fallback"))
                 if not bb and localizable(a_regions, ctx.vocab):
                     missing = True
@@ -330,17 +333,20 @@ def question_row(q: Mapping, task: StudyTask, study_grade: str, image_id: str | 
         sink.counts["answers_missing_box"] += 1
     if fallback:
         sink.counts["answers_fallback_box"] += 1
-    qt = Qreg.BY_CODE.get(code)
-    severity = vocab.SEVERITY_LEVELS[sev_best] if sev_best >= 0 else ("none" if qt is not None and qt.head == "severity" else None)
-    variables = q.get("variables") or {}
+    severity = vocab.SEVERITY_LEVELS[sev_best] if sev_best >= 0 else ("none" if head == "severity" else None)
+    variables = q.get("variables")
+    refs = variables.get("region_reference") if type(variables) is dict else None
+    if refs:
+        complexity = "multi_hop" if len(refs) >= 2 else "relational"
     texts: list[str] = []
     _texts(answers, texts)
     main_texts = [a["text"] for a in mains]
     return (
-        qid, code, strategy, q["question"], orjson.dumps(variables, option=orjson.OPT_SORT_KEYS).decode(),
-        [str(x) for x in q.get("obs_ids") or ()], grade, complexity_of(code, variables), " ".join(main_texts),
+        qid, code, strategy, q["question"],
+        orjson.dumps(variables, option=orjson.OPT_SORT_KEYS).decode() if variables else "{}",
+        [x if type(x) is str else str(x) for x in q.get("obs_ids") or ()], grade, complexity, " ".join(main_texts),
         " ".join(texts), "none" if not pos else (pos.pop() if len(pos) == 1 else "mixed"),
-        answer_binary(main_texts[0], code) if mains else -1, list(regions),
+        _binary(main_texts[0], code, head) if mains else -1, list(regions),
         _dedup(h for h in map(head_region, regions) if h), list(entities), list(categories), severity, boxes,
         fallback, missing, len(texts),
     )
@@ -385,13 +391,20 @@ def answer_binary(text: str, code: str) -> int:
     Only questions the registry routes to the binary head count ("No abnormalities are seen."
     answers a description question); for types the registry does not know, the word must be
     followed by a comma or a full stop ("No, ...", "Yes.")."""
-    t = text.lstrip().lower()
+    qt = Qreg.BY_CODE.get(code)
+    return _binary(text, code, qt.head if qt is not None else None)
+
+
+def _binary(text: str, code: str, head: str | None) -> int:
+    """:func:`answer_binary` with the registry's head of ``code`` already looked up (None: unknown type)."""
+    if head is not None and head != "binary":
+        return -1
+    t = text.lstrip()[:4].lower()
     word = "yes" if t.startswith("yes") else "no" if t.startswith("no") else None
     if word is None:
         return -1
     rest = t[len(word):len(word) + 1]
-    qt = Qreg.BY_CODE.get(code)
-    ok = (qt.head == "binary" and not rest.isalpha()) if qt is not None else rest in (",", ".", "")
+    ok = not rest.isalpha() if head is not None else rest in (",", ".", "")
     return (1 if word == "yes" else 0) if ok else -1
 
 
