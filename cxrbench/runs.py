@@ -47,9 +47,9 @@ def read_run(path: str | Path, columns: list[str] | None = None) -> Run:
 
     path = Path(path)
     pred = path / PREDICTIONS
+    settle(path)                  # first: an interrupted commit may have moved the old file aside
     if not pred.is_file():
         raise DataError(path, None, f"not a run dir: {PREDICTIONS} is missing")
-    settle(path)
     with reading(pred, what="Parquet file"):
         frame = pd.read_parquet(pred, columns=columns)
     missing = [c for c in REQUIRED if c not in frame.columns]

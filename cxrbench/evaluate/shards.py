@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from cxrbench.errors import CxrbenchError, DataError
+from cxrbench.errors import CxrbenchError, DataError, reading
 from cxrbench.io import atomic_write_json, atomic_write_parquet, atomic_write_text, dumps_json
 from cxrbench.score.contract import qa_keys
 
@@ -177,12 +177,20 @@ def run_sharded(predict: Callable[[pd.DataFrame], pd.DataFrame], frame: pd.DataF
               "every rank's shards", timeout)
     parts = []
     for i in range(n_shards):
-        part = pd.read_parquet(shard_path(shard_dir, i))
+        part = _read_shard(shard_path(shard_dir, i))
         if list(qa_keys(part)) != keys[i * shard_size:(i + 1) * shard_size]:
             raise DataError(shard_path(shard_dir, i), None, "shard does not hold the expected QA pairs; "
                             "rerun with --overwrite")
         parts.append(part)
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def _read_shard(path: Path) -> pd.DataFrame:
+    try:
+        with reading(path, what="shard (Parquet file)"):
+            return pd.read_parquet(path)
+    except DataError as err:   # written atomically, so only the disk can have damaged it
+        raise DataError(path, None, f"{err.problem}; rerun with --overwrite to recompute the shards") from None
 
 
 def read_shards(run_dir: str | Path) -> pd.DataFrame:
@@ -191,4 +199,4 @@ def read_shards(run_dir: str | Path) -> pd.DataFrame:
     paths = sorted(shard_dir.glob("shard-*.parquet"))
     if not paths:
         raise CxrbenchError(f"no shards in {shard_dir}")
-    return pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+    return pd.concat([_read_shard(p) for p in paths], ignore_index=True)
