@@ -33,6 +33,9 @@ Each row keeps the dataset's own stratification fields: ``answer_type`` (OPEN / 
 ``content_type`` (SLAKE ``content_type``; VQA-RAD ``question_type``, first listed type for
 multi-type questions such as ``"POS, PRES"``, the full list in ``content_types``).
 
+The other direction, a predictor's output mapped back onto these reference answers for
+scoring, is :mod:`cxrbench.data.crossdataset_answers`, beside this module.
+
 References: Lau et al., "A dataset of clinically generated visual questions and answers about
 radiology images", Sci. Data 5, 180251 (2018) (VQA-RAD); Liu et al., "SLAKE: a
 semantically-labeled knowledge-enhanced dataset for medical VQA", ISBI 2021.

@@ -48,3 +48,18 @@ def test_cli_writes_json_and_tables(synth_index, tmp_path):
         assert len(csv) > 0
         md = (tmp_path / f"{name}.md").read_text().splitlines()
         assert md[0].startswith("| ") and len(md) == len(csv) + 2
+
+
+def test_stats_claims_its_output_folder(synth_index, tmp_path, capsys):
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "notes.txt").write_text("keep me")
+    assert cli_main(["stats", str(synth_index), "--out", str(user)]) == 1
+    assert "not empty and not an output folder of 'cxrbench stats'" in capsys.readouterr().err
+    assert sorted(p.name for p in user.iterdir()) == ["notes.txt"]
+    assert cli_main(["stats", str(synth_index), "--out", str(user), "--overwrite"]) == 0
+    assert (user / "notes.txt").read_text() == "keep me" and (user / "stats.json").exists()
+    # an index folder is another command's output: refused, untouched
+    before = sorted(p.name for p in synth_index.iterdir())
+    assert cli_main(["stats", str(synth_index), "--out", str(synth_index)]) == 1
+    assert sorted(p.name for p in synth_index.iterdir()) == before

@@ -289,3 +289,19 @@ def test_rerun_with_the_same_settings_is_a_no_op_and_other_settings_are_refused(
     assert info["up_to_date"] and (synth_root / "mimic-ext-cxr-qba" / "qa.zip").stat().st_mtime_ns == before
     with pytest.raises(CxrbenchError, match="other settings"):
         generate(synth_root, 17, seed=0, image_size=128, progress=False)
+
+
+def test_synth_claims_its_output_folder(tmp_path, capsys):
+    from cxrbench.cli import main as cli_main
+
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "thesis.tex").write_text("years of work")
+    args = ["synth", str(user), "--patients", "1", "--image-size", "64", "--workers", "1", "--no-progress"]
+    assert cli_main(args) == 1
+    assert "not empty and not an output folder of 'cxrbench synth'" in capsys.readouterr().err
+    assert sorted(p.name for p in user.iterdir()) == ["thesis.tex"]
+    assert cli_main([*args, "--overwrite"]) == 0
+    assert (user / "thesis.tex").read_text() == "years of work" and (user / "mimic-ext-cxr-qba" / "qa.zip").exists()
+    assert not list(user.glob(".staging-*"))
+    assert cli_main(args) == 0 and "up to date" in capsys.readouterr().out

@@ -254,3 +254,31 @@ def test_probe_table_covers_the_issue_classes():
     assert len(PROBES) >= 20
 
 
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_killed_index_leaves_the_previous_index_and_a_rerun_completes(probe_root, tmp_path):
+    import signal
+    import time
+
+    root, out = clone(probe_root, tmp_path), tmp_path / "idx"
+    cmd = [sys.executable, "-m", "cxrbench", *[a.format(root=root, out=out) for a in INDEX]]
+    subprocess.run(cmd, cwd=REPO, check=True, capture_output=True, timeout=TIMEOUT)
+    before = _hashes(out)
+    proc = subprocess.Popen([*cmd[:-5], "--workers", "1", "--chunk-size", "1", "--no-progress"], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + TIMEOUT
+    while not list(out.glob(".staging-*/qa.parquet")) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=TIMEOUT)
+    assert proc.returncode == -signal.SIGKILL, "the index finished before it could be killed"
+    assert _hashes(out) == before   # the previous index, as it was
+    res = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
+    assert res.returncode == 0, res.stderr
+    assert not list(out.glob(".staging-*")) and json.loads((out / "manifest.json").read_text())["rows"]["qa"] > 0
