@@ -25,8 +25,8 @@ N_EXAMPLES = 5
 
 
 def is_blank(v) -> bool:
-    """None, NaN, or a string of white space."""
-    return v is None or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip())
+    """None, NaN, pandas' NA (a nullable Int64 column's null), or a string of white space."""
+    return v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip())
 
 
 def _study_part(v) -> str | None:
