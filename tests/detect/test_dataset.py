@@ -165,6 +165,31 @@ def test_ultralytics_reads_the_labels_we_wrote(detect_dataset, tmp_path):
         assert len(ds.labels) == summary["images"][split]
 
 
+def test_hand_written_real_encoding_release(real_encoding_root, tmp_path):
+    """The hand-written root in the real releases' encodings (tests/fixtures/real_encoding: zip
+    members under a top folder, N_GRADE ratings, modifiers as pairs, PhysioNet layout): its
+    one positive observation and its one region class become the PA image's labels."""
+    from cxrbench.data.index import build_index
+    from cxrbench.data.layout import image_relpath, resolve_roots
+
+    roots = resolve_roots(real_encoding_root)
+    build_index(roots, tmp_path / "idx", workers=1, progress=False)
+    for subject, study, dicom in ((10000032, 50414267, "02aa804e-bde0afdd-112c0b34-7bc16630-4e384014"),
+                                  (10000032, 53189527, "2a2277a9-b0ded155-c0de8eb9-c124d10e-82c5caab")):
+        img = roots.jpg / image_relpath(subject, study, dicom)
+        img.parent.mkdir(parents=True, exist_ok=True)
+        img.write_bytes(b"\xff\xd8")     # linked, never decoded by the conversion
+    summary = build_yolo_dataset(tmp_path / "idx", tmp_path / "yolo", DatasetOptions(progress=False))
+    assert summary["images"] == {"train": 2, "val": 0, "test": 0}      # the lateral-only test study has no primary image
+    w, h = 2544, 3056                                                  # Columns x Rows of the PA image
+    labels = read_labels(tmp_path / "yolo", "train", "02aa804e-bde0afdd-112c0b34-7bc16630-4e384014", w, h)
+    assert sorted((CLASS_NAMES[c], [round(v, 1) for v in b]) for c, b in labels) == [
+        ("left costophrenic angle", [1700.0, 2100.0, 2300.0, 2600.0]),
+        ("pleural effusion", [1700.0, 2100.0, 2300.0, 2600.0])]        # the negated consolidation and "lungs": none
+    assert read_labels(tmp_path / "yolo", "train", "2a2277a9-b0ded155-c0de8eb9-c124d10e-82c5caab", 3056, 2705) == []
+    assert summary["left_out"]["negative_observations"] == 2
+
+
 def test_bad_options_and_inputs(tmp_path, synth_index):
     with pytest.raises(CxrbenchError, match="images must be one of"):
         DatasetOptions(images="hardlink")
