@@ -176,6 +176,8 @@ class TrainConfig:
     keep_last: int = 2               # DeepSpeed states kept for resuming
     log_every: int = 10
     eval_every_epoch: bool = True    # validation accuracy per head after each epoch
+    validate_every: int = 0          # also every N optimizer steps (0: off): RUN/dynamics.csv (model/dynamics.py)
+    validate_rows: int = 2000        # validation QA rows per validation, a fixed sample by the seed
     tune_thresholds: bool = True     # tune the text head's per-finding thresholds on eval_split at the end (model/thresholds.py)
     min_quality: str | None = None   # drop items below this grade (applies before the curriculum)
     max_items: int | None = None     # cap on training items (smoke runs)
@@ -348,6 +350,7 @@ def validate(config: Config, where: str) -> None:
         (t.precision in ("auto", "fp32", "bf16", "fp16"), "train.precision must be auto, fp32, bf16 or fp16"),
         (t.zero_stage in (0, 1, 2), "train.zero_stage must be 0, 1 or 2 (stage 3 shards the weights the checkpoint writer reads)"),
         (t.batch_size >= 1 and t.grad_accum >= 1, "train.batch_size and train.grad_accum must be >= 1"),
+        (t.validate_every >= 0 and t.validate_rows >= 1, "train.validate_every must be >= 0, train.validate_rows >= 1"),
         (t.min_quality is None or t.min_quality in QUALITY_GRADES, f"train.min_quality must be one of {QUALITY_GRADES}"),
         (all(s.min_quality in QUALITY_GRADES for s in t.curriculum), f"train.curriculum min_quality must be one of {QUALITY_GRADES}"),
         (all(0.0 <= getattr(t.augment, f.name) for f in dataclasses.fields(AugmentConfig)), "train.augment values must be >= 0"),

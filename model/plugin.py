@@ -7,7 +7,8 @@ transformers: it is asked before any model code runs); ``load`` rebuilds the mod
 
 Scene-graph sources (``PredictorSettings.scene_graphs``): ``dataset`` answers from the index's
 scene graphs, ``none`` from the whole-image token only (the zero-shot mode); ``detected``
-(scene graphs of a detector) is not wired into the model yet and is refused.
+(scene graphs of a detector) is not wired into the model yet and is refused. ``device="auto"``
+is this process's GPU when there is one, else the CPU (:func:`resolve_device`).
 """
 
 from __future__ import annotations
@@ -41,9 +42,21 @@ class SSGVQALoader:
         from model.checkpoint import load_checkpoint
         from model.inference import Predictor
 
-        bundle = load_checkpoint(path, device=settings.device)
+        bundle = load_checkpoint(path, device=resolve_device(settings.device))
         return Predictor(bundle, settings.index_dir, use_scene_graph=settings.use_scene_graph,
                          batch_size=settings.batch_size, image_root=settings.image_root)
+
+
+def resolve_device(device: str) -> str:
+    """``auto``: the GPU of this process (``cuda:$LOCAL_RANK``, one per rank under torchrun) when
+    there is one, else the CPU; anything else is passed to torch as it is."""
+    if device != "auto":
+        return device
+    import os
+
+    import torch
+
+    return f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
 
 
 LOADER = SSGVQALoader()

@@ -36,13 +36,12 @@ import yaml
 from cxrbench.data.selection import answerable
 from cxrbench.errors import CxrbenchError
 from cxrbench.io import atomic_write_text, package_versions
+from model import dynamics, run_dir
 from model import resume as resume_state
-from model import run_dir
 from model.config import Config
 
 log = logging.getLogger(__name__)
 PACKAGES = ("cxrbench", "torch", "transformers", "deepspeed", "timm", "numpy", "pandas", "safetensors")
-VALIDATION_ROWS = 2000            # validation QA rows predicted per validation (the first ones)
 
 
 def dist_env() -> tuple[int, int, int]:
@@ -155,6 +154,9 @@ class TrainState:
     last_saved: int = -1              # global step of the last checkpoint
     validation: dict[str, Any] = field(default_factory=dict)
     thresholds: dict[str, Any] = field(default_factory=dict)
+    validated_step: int = -1          # global step of the last validation
+    dynamics: list[dict[str, Any]] = field(default_factory=list)     # RUN/dynamics.csv rows (rank 0)
+    window: list[dict[str, Any]] = field(default_factory=list)       # log rows since the last validation
 
     def position(self) -> dict[str, int]:
         return {"epoch": self.epoch, "micro_step": self.micro_step, "global_step": self.global_step}
@@ -170,7 +172,7 @@ class Trainer:
         self.resume_requested, self.overwrite, self.progress = resume, overwrite, progress
         self.rank, self.local_rank, self.world = dist_env()
         self.state = TrainState()
-        self.writer = self.wandb_run = self.features = None
+        self.writer = self.wandb_run = self.features = self.predictor = None
 
     # ---- set-up ---------------------------------------------------------------------------------
     def setup(self) -> None:
@@ -241,6 +243,7 @@ class Trainer:
             train_qa = train_qa.iloc[: t.max_items]
         self.train_qa = train_qa
         self.eval_qa = qa[(qa["split"] == t.eval_split).to_numpy() & ok]
+        self.validation_qa = dynamics.validation_subset(self.eval_qa, t.validate_rows, self.cfg.seed)
         if len(train_qa) == 0:
             raise CxrbenchError(f"{self.index_dir}: no {t.train_split!r} QA rows with a primary frontal image")
         self.settings = DatasetSettings(max_question_tokens=m.encoder.max_question_tokens,
@@ -314,6 +317,7 @@ class Trainer:
             self._load_state()
         elif self.rank == 0:
             run_dir.truncate_log(self.paths.log, 0)
+            self.paths.dynamics.unlink(missing_ok=True)
         if self.rank == 0:
             self._open_loggers()
 
@@ -354,6 +358,13 @@ class Trainer:
             meta = json.loads(saved.read_text()) if saved.is_file() else {}
             if meta.get("step") == s.global_step:   # the validation the checkpoint of this step recorded
                 s.validation.update(meta.get("validation") or {})
+            s.dynamics = [row for row in dynamics.read(self.paths.dynamics) if row["step"] <= s.global_step]
+            if self.paths.dynamics.exists():
+                dynamics.write(self.paths.dynamics, s.dynamics)
+            s.validated_step = max((row["step"] for row in s.dynamics), default=-1)
+            log_rows = [json.loads(line) for line in self.paths.log.read_text().splitlines() if line.strip()] \
+                if self.paths.log.exists() else []
+            s.window = [row for row in log_rows if row["step"] > s.validated_step]
             s.recent = [json.loads(line)["loss"] for line in self.paths.log.read_text().splitlines()
                         if line.strip()][-10:] if self.paths.log.exists() else []
             log.info("resumed at step %d (epoch %d, micro step %d)", s.global_step, s.epoch, s.micro_step)
@@ -410,6 +421,7 @@ class Trainer:
         s.recent = (s.recent + [mean_loss])[-10:]
         if self.rank == 0:
             self._log_row(row)
+            s.window.append(row)
         return row
 
     def _log_row(self, row: dict[str, Any]) -> None:
@@ -431,25 +443,42 @@ class Trainer:
                                 self.paths.checkpoint)
 
     def validate(self, epoch: int) -> None:
-        """Per-head accuracy on the first validation rows (rank 0), recorded in the checkpoint."""
+        """Metrics on the validation subset (rank 0): the checkpoint's ``validation`` record and
+        the rows of RUN/dynamics.csv (model/dynamics.py), with the training loss since the last
+        validation. At most once per step."""
         from model.evaluation import head_accuracy
-        from model.inference import Predictor
 
         s = self.state
-        if self.rank == 0 and len(self.eval_qa):
+        if s.validated_step == s.global_step:
+            return
+        s.validated_step = s.global_step
+        if self.rank == 0 and len(self.validation_qa):
             self.engine.module.eval()
-            predictor = Predictor(self._bundle(), self.index_dir, use_scene_graph=True,
-                                  batch_size=max(64, self.cfg.train.batch_size))
-            frame = predictor.predict(self.eval_qa.iloc[:VALIDATION_ROWS])
+            frame = self._validation_predictor().predict(self.validation_qa)
+            self.engine.module.train()
             s.validation.clear()
             s.validation.update({k: v for k, v in head_accuracy(frame).items() if v is not None})
             s.validation["epoch"] = epoch
+            ident = {"condition": self.cfg.model.condition, "seed": self.cfg.seed, "step": s.global_step,
+                     "epoch": epoch}
+            s.dynamics += dynamics.validation_rows(frame, ident) + dynamics.loss_rows(s.window, ident)
+            s.window = []
+            dynamics.write(self.paths.dynamics, s.dynamics)
             if self.writer is not None:
                 for k, v in s.validation.items():
                     if k.startswith("accuracy/"):
                         self.writer.add_scalar(f"val/{k}", v, s.global_step)
-            self.engine.module.train()
         self._barrier()
+
+    def _validation_predictor(self):
+        """The predictor of the model being trained; kept between validations while the backbone
+        is frozen (its per-image features cannot change), rebuilt when it is trained."""
+        from model.inference import Predictor
+
+        if self.predictor is None or self.cfg.model.backbone.train:
+            self.predictor = Predictor(self._bundle(), self.index_dir, use_scene_graph=True,
+                                       batch_size=max(64, self.cfg.train.batch_size))
+        return self.predictor
 
     def metadata(self) -> dict[str, Any]:
         s, m = self.state, self.cfg.model
@@ -538,13 +567,13 @@ class Trainer:
             bar.update(1)
             bar.set_postfix(loss=f"{row['loss']:.4f}")
             done = s.global_step >= self.total_steps
-            if s.micro_step >= n_micro:          # end of the epoch
+            end_of_epoch = s.micro_step >= n_micro
+            if end_of_epoch:
                 s.epoch, s.micro_step = s.epoch + 1, 0
-                if t.eval_every_epoch and not done:
-                    self.validate(epoch)
+            if (t.validate_every and s.global_step % t.validate_every == 0) or \
+                    (t.eval_every_epoch and end_of_epoch) or (done and (t.eval_every_epoch or t.validate_every)):
+                self.validate(epoch)
             if done or s.global_step % t.save_every == 0:
-                if done and t.eval_every_epoch:
-                    self.validate(epoch)
                 self.save()
         bar.close()
         if s.last_saved != s.global_step:

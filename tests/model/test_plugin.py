@@ -38,7 +38,8 @@ def test_load_predictor_gives_todays_predictions(tiny_checkpoint, synth_index):
 
     index = IndexData.load(synth_index)
     rows = index.answerable("test").groupby("question_type").head(3)
-    predictor = load_predictor(tiny_checkpoint, PredictorSettings(index_dir=synth_index, batch_size=16, progress=False))
+    predictor = load_predictor(tiny_checkpoint, PredictorSettings(index_dir=synth_index, batch_size=16, progress=False,
+                                                                  device="auto"))     # evaluate's default
     assert isinstance(predictor, PredictorProtocol)
     assert predictor.identity["condition"] == "full" and predictor.identity["step"] > 0
     assert predictor.image_root == index.image_root
@@ -55,3 +56,30 @@ def test_load_predictor_gives_todays_predictions(tiny_checkpoint, synth_index):
 def test_detected_scene_graphs_are_refused_clearly(tiny_checkpoint, synth_index):
     with pytest.raises(CxrbenchError, match="detected.*not supported"):
         load_predictor(tiny_checkpoint, PredictorSettings(index_dir=synth_index, scene_graphs="detected"))
+
+
+def test_auto_device_is_this_ranks_gpu_or_the_cpu(monkeypatch):
+    import torch
+
+    from model.plugin import resolve_device
+
+    assert resolve_device("cpu") == "cpu" and resolve_device("cuda:3") == "cuda:3"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device("auto") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    assert resolve_device("auto") == "cuda:2"
+
+
+def test_the_predictions_meet_the_scoring_contract(tiny_checkpoint, synth_index):
+    """The predictor's frame (nullable Int64 labels, list columns) is what cxrbench score reads."""
+    from cxrbench.score import ScoreOptions, score_frame
+    from model.data import IndexData
+
+    rows = IndexData.load(synth_index).answerable("test").groupby("question_type").head(2)
+    frame = load_predictor(tiny_checkpoint, PredictorSettings(index_dir=synth_index)).predict(rows)
+    assert frame["label_true"].isna().any()                     # text rows: no class label
+    skip = ("bertscore_f1", "clinical_term_f1", "semantic_type_accuracy", "graph_entity_recall")
+    _, metrics = score_frame(frame.drop(columns=["attn_text_visual", "attn_sim", "token_boxes"]),
+                             ScoreOptions(n_resamples=20, skip=skip, progress=False))
+    assert metrics["overall"]["exact_match"]["n"] == len(frame)

@@ -39,9 +39,11 @@ def test_cli_refuses_a_finished_run_without_resume_and_a_changed_config(handmade
 @pytest.mark.slow
 def test_world_size_2_zero2_resume_after_kill_reproduces_the_loss_curve(handmade_index, tmp_path):
     """8 steps at world size 2 (ZeRO stage 2, gloo); a second run is SIGKILLed after its step-4
-    checkpoint and resumed: its loss curve must equal the uninterrupted one exactly."""
+    checkpoint and resumed: its loss curve and its dynamics table must equal the uninterrupted
+    run's exactly (the validation at step 3 is before the kill, 6 and 8 after the resume)."""
     common = ["--nproc", "2", "--max-steps", "8", "--set", "train.batch_size=4", "--set", "train.save_every=4",
-              "--set", "train.eval_every_epoch=false", "--set", "train.zero_stage=2", *SMALL_SET]
+              "--set", "train.eval_every_epoch=false", "--set", "train.validate_every=3", "--set", "train.zero_stage=2",
+              *SMALL_SET]
     env = train_env()
     full = tmp_path / "full"
     proc = subprocess.run(train_command(handmade_index, full, *common), env=env, cwd=REPO, capture_output=True,
@@ -73,6 +75,9 @@ def test_world_size_2_zero2_resume_after_kill_reproduces_the_loss_curve(handmade
     assert [r["step"] for r in resumed] == list(range(1, 9))
     assert [r["loss"] for r in resumed] == [r["loss"] for r in reference]
     assert [r["lr"] for r in resumed] == [r["lr"] for r in reference]
+    # the dynamics table (validations at steps 3, 6 and 8) too, byte for byte
+    assert (killed / "dynamics.csv").read_bytes() == (full / "dynamics.csv").read_bytes()
+    assert sorted(set(pd.read_csv(full / "dynamics.csv")["step"])) == [3, 6, 8]
 
 
 @pytest.mark.slow
