@@ -149,7 +149,7 @@ def evaluate_index(checkpoint: Path, index_dir: Path | None, split: str, out_dir
               "inputs": {"checkpoint": ckpt, "index": {"sha256": idx_hash, "n_qa": int(len(qa))}},
               "excluded": excluded,
               "inference": {"scene_graphs": options.scene_graphs, "batch_size": options.batch_size,
-                            "shard_size": options.shard_size, "processes": options.world.size}}
+                            "shard_size": options.shard_size}}
     return write_run(out, pred, options, fields, image_root=predictor.image_root)
 
 
@@ -198,7 +198,7 @@ def evaluate_crossdataset(checkpoint: Path, dataset: str, questions_file: Path, 
               "inputs": {"checkpoint": ckpt, "questions": {"name": Path(questions_file).name, "sha256": q_hash,
                                                             "n_questions": int(len(questions))}},
               "inference": {"scene_graphs": scene_graphs, "batch_size": options.batch_size,
-                            "shard_size": options.shard_size, "processes": options.world.size},
+                            "shard_size": options.shard_size},
               "answer_normalisation": "cxrbench.data.crossdataset"}
     options = replace(options, score=replace(options.score, extra_strata=("answer_type",)))
     return write_run(out, pred, options, fields, image_root=Path(images), chexpert=False)
