@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from tqdm import tqdm
 
 from cxrbench.detect import graphs as G
-from cxrbench.detect.offline import load_ultralytics, ultralytics_version
-from cxrbench.detect.quality import check_classes
-from cxrbench.errors import CxrbenchError
+from cxrbench.detect.offline import describe, load_ultralytics, ultralytics_version
+from cxrbench.detect.quality import load_detector
+from cxrbench.errors import CxrbenchError, DataError
 from cxrbench.io import file_sha256, provenance
 
 DETECTOR_FILE = "detector.pt"   # the weights a ``cxrbench detector-train`` run folder holds
@@ -70,6 +71,22 @@ def index_images(index_dir: str | Path, splits: tuple[str, ...]) -> list[str]:
     return sorted(studies.loc[keep, "image_path"].astype(str))
 
 
+def _predict(model: Any, paths: list[Path], options: SceneGraphOptions, device: str) -> list:
+    """ultralytics' results for ``paths``; an image it cannot read is named (the batch is
+    retried image by image to find it)."""
+    kwargs = dict(conf=options.conf, iou=options.iou, imgsz=options.imgsz, max_det=options.max_det, device=device,
+                  verbose=False)
+    try:
+        return model.predict(source=[str(p) for p in paths], **kwargs)
+    except Exception:  # ultralytics raises its own (FileNotFoundError "Image Not Found", cv2 errors) for a bad file
+        for p in paths:
+            try:
+                model.predict(source=str(p), **kwargs)
+            except Exception as err:
+                raise DataError(str(p), None, f"detection failed: unreadable image? ({describe(err)})") from None
+        raise
+
+
 def write_scene_graphs(image_dir: str | Path, detector: str | Path, dest: str | Path, settings_dir: str | Path,
                        options: SceneGraphOptions = SceneGraphOptions(), images: list[str] | None = None) -> dict:
     """Detect on every image of ``image_dir`` (or on ``images``, paths relative to it) and
@@ -92,17 +109,13 @@ def write_scene_graphs(image_dir: str | Path, detector: str | Path, dest: str | 
             raise CxrbenchError(f"{image_dir}: {seen[key.image_id]} and {rel} both have image id {key.image_id!r}")
         seen[key.image_id] = rel
     load_ultralytics(settings_dir, verbose=False)
-    from ultralytics import YOLO
-
-    model = YOLO(str(weights))
-    check_classes(model.names, str(weights))
+    model = load_detector(weights)
     device = options.device or default_device()
     writer = G.GraphSetWriter(dest)
     bar = tqdm(total=len(rels), desc="scene graphs", unit="image", disable=not options.progress)
     for start in range(0, len(rels), options.batch):
         chunk = rels[start:start + options.batch]
-        results = model.predict(source=[str(image_dir / r) for r in chunk], conf=options.conf, iou=options.iou,
-                                imgsz=options.imgsz, max_det=options.max_det, device=device, verbose=False)
+        results = _predict(model, [image_dir / r for r in chunk], options, device)
         for rel, key, res in zip(chunk, keys[start:start + options.batch], results):
             height, width = (int(v) for v in res.orig_shape)
             boxes = res.boxes.cpu()

@@ -101,6 +101,12 @@ def _local_fonts(config_dir: Path) -> None:
             shutil.copyfile(src, dst)
 
 
+def describe(err: BaseException) -> str:
+    """An ultralytics or torch exception in one line (theirs span several, with advice)."""
+    text = str(err).strip().splitlines()[0].strip() if str(err).strip() else ""
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
 def ultralytics_version() -> str | None:
     """The installed ultralytics version, without importing it (None when not installed)."""
     from importlib import metadata

@@ -23,13 +23,13 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from cxrbench.detect.classes import CLASS_KIND, CLASS_NAMES, KINDS
 from cxrbench.detect.dataset import DATA_YAML, parse_yolo_line, read_labels
-from cxrbench.detect.offline import load_ultralytics
+from cxrbench.detect.offline import describe, load_ultralytics
 from cxrbench.errors import CxrbenchError, reading
 from cxrbench.metrics.spatial import map_family_stats
 
@@ -110,6 +110,19 @@ def split_images(dataset_dir: Path, split: str) -> list[tuple[str, Path]]:
     return sorted((p.stem, p) for p in folder.iterdir() if not p.name.startswith(".")) if folder.is_dir() else []
 
 
+def load_detector(weights: str | Path) -> Any:
+    """ultralytics' model of a cxrbench detector's weights (after :func:`load_ultralytics`);
+    a file that is not one is a one-line error, not a traceback."""
+    from ultralytics import YOLO
+
+    try:
+        model = YOLO(str(weights))
+    except Exception as err:  # a foreign or damaged file: torch, pickle and ultralytics each raise their own
+        raise CxrbenchError(f"{weights}: not loadable as detector weights ({describe(err)})") from None
+    check_classes(model.names, str(weights))
+    return model
+
+
 def check_classes(names: Mapping[int, str] | Sequence[str], source: str) -> None:
     """Refuse a detector whose classes are not cxrbench's (another model's weights)."""
     got = [names[i] for i in range(len(names))]
@@ -130,12 +143,9 @@ def evaluate_detector(weights: str | Path, dataset_dir: str | Path, split: str, 
     if not images:
         raise CxrbenchError(f"{dataset_dir}: split {split!r} has no images")
     load_ultralytics(settings_dir or work_dir, verbose=options.verbose)
-    from ultralytics import YOLO
-
     from cxrbench.detect.train import default_device
 
-    model = YOLO(str(weights))
-    check_classes(model.names, str(weights))
+    model = load_detector(weights)
     metrics = model.val(data=str((dataset_dir / DATA_YAML).resolve()), split=split, imgsz=options.imgsz,
                         batch=options.batch, device=options.device or default_device(), workers=options.workers,
                         plots=False, save_txt=True, save_conf=True, project=str(work_dir.resolve()),

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from cxrbench.detect.dataset import DATA_YAML
-from cxrbench.detect.offline import load_ultralytics
+from cxrbench.detect.offline import describe, load_ultralytics
 from cxrbench.errors import CxrbenchError
 
 log = logging.getLogger(__name__)
@@ -125,16 +125,19 @@ def train_detector(dataset_dir: str | Path, run_dir: str | Path, options: TrainO
         model = YOLO(str(last))
         model.train(resume=True)
     else:
-        shutil.rmtree(run_dir / TRAIN_DIR, ignore_errors=True)   # a fresh run: ultralytics would mix old epochs in
         try:
             model = YOLO(options.model)
         except FileNotFoundError as err:
-            raise CxrbenchError(f"model yaml {options.model!r} not found ({err}); use a yaml shipped with "
+            raise CxrbenchError(f"model yaml {options.model!r} not found ({describe(err)}); use a yaml shipped with "
                                 "ultralytics (yolov8n.yaml ... yolov8x.yaml) or a local path") from None
+        shutil.rmtree(run_dir / TRAIN_DIR, ignore_errors=True)   # a fresh run: ultralytics would mix old epochs in
         if weights is None:
             log.warning(SCRATCH_WARNING)
         else:
-            model.load(str(weights))
+            try:
+                model.load(str(weights))
+            except Exception as err:  # not a checkpoint: torch, pickle and ultralytics each raise their own
+                raise CxrbenchError(f"{weights}: cannot transfer weights from it ({describe(err)})") from None
         model.train(**args)
     best = run_dir / TRAIN_DIR / "weights" / "best.pt"
     if not best.is_file():
