@@ -112,11 +112,17 @@ class MetricInputs:
 
     @property
     def refs(self) -> list[str]:
-        return self.frame["answer"].tolist()
+        """The reference answers, cut at the text metrics' length cap (``text.MAX_TEXT_CHARS``)."""
+        from cxrbench.metrics.text import truncate_texts
+
+        return truncate_texts(self.frame["answer"].tolist())[0]
 
     @property
     def preds(self) -> list[str]:
-        return self.frame["prediction"].tolist()
+        """The predictions, cut at the text metrics' length cap (``text.MAX_TEXT_CHARS``)."""
+        from cxrbench.metrics.text import truncate_texts
+
+        return truncate_texts(self.frame["prediction"].tolist())[0]
 
     def column(self, name: str) -> list:
         return self.frame[name].tolist()

@@ -174,6 +174,10 @@ def validate(frame: pd.DataFrame, source: str, warnings: Warnings) -> pd.DataFra
     warnings.add("empty_prediction", keys[blank_pred])
     frame["prediction"] = frame["prediction"].where(~blank_pred, "").astype(str)
     frame["answer"] = frame["answer"].astype(str)
+    from cxrbench.metrics.text import MAX_TEXT_CHARS, truncate_texts
+
+    long = truncate_texts(frame["answer"])[1] | truncate_texts(frame["prediction"])[1]
+    warnings.add(f"text_truncated_to_{MAX_TEXT_CHARS}_chars", keys[long])   # the text metrics read the first part
     strategy = frame["question_strategy"] if "question_strategy" in frame.columns else [None] * len(frame)
     frame["question_type"] = [questions.normalize_question_type(q, s) for q, s in zip(frame["question_type"], strategy)]
     warnings.add("unknown_question_type", keys[~frame["question_type"].isin(questions.BY_CODE).to_numpy()])

@@ -320,3 +320,24 @@ def test_chexpert_on_a_damaged_run_dir(tmp_path, capsys):
     (run / "predictions.parquet").write_bytes(b"garbage")
     assert main(["chexpert", str(run)]) == 1
     assert "unreadable Parquet file" in capsys.readouterr().err
+
+
+def test_one_megabyte_prediction_is_capped_counted_and_does_not_stall(tmp_path):
+    """A runaway prediction (a model repeating itself for a megabyte) is cut at the text
+    metrics' cap, counted, and scored with every metric, model-based ones included."""
+    import time
+
+    from cxrbench.metrics.text import MAX_TEXT_CHARS
+
+    f = _frame(20)
+    f.loc[3, "prediction"] = "There is a small left pleural effusion. " * 26_000   # ~1 MB
+    path = _parquet(tmp_path, f)
+    start = time.monotonic()
+    assert main(["score", str(path), "--out", str(tmp_path / "out"), "--n-resamples", "20", "--no-progress"]) == 0
+    assert time.monotonic() - start < 300          # a guard against the pathological case, not a speed test
+    m = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    warning = m["warnings"][f"text_truncated_to_{MAX_TEXT_CHARS}_chars"]
+    assert warning["count"] == 1 and warning["examples"][0].endswith(f.loc[3, "question_id"])
+    scored = pd.read_parquet(tmp_path / "out" / "predictions.parquet")
+    assert len(scored.loc[3, "prediction"]) == len(f.loc[3, "prediction"])   # the user's text is kept whole
+    assert not np.isnan(scored.loc[3, "clinical_term_f1"]) and not np.isnan(scored.loc[3, "rouge_l"])
