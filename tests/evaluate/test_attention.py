@@ -173,7 +173,7 @@ def test_overlays_are_deterministic_pngs(tmp_path):
     img_dir.mkdir(parents=True)
     Image.fromarray((np.arange(100 * 100) % 255).reshape(100, 100).astype(np.uint8)).save(img_dir / "x.jpg")
     s1 = att.write_attention_outputs(frame, tmp_path / "a", image_root=tmp_path / "img", n_resamples=50, n_overlays=2)
-    s2 = att.write_attention_outputs(frame, tmp_path / "b", image_root=tmp_path / "img", n_resamples=50, n_overlays=2)
+    att.write_attention_outputs(frame, tmp_path / "b", image_root=tmp_path / "img", n_resamples=50, n_overlays=2)
     assert [o["image_found"] for o in s1["overlays"]] == [True, True]
     for o in s1["overlays"]:
         data = (tmp_path / "a" / o["file"]).read_bytes()
