@@ -8,11 +8,23 @@ for ``[CLS]``/``[SEP]`` (which still take part in the max), and an empty side sc
 
 This module calls bert-score's own model loader, tokenizer and sentence encoder
 (``bert_score.utils.get_model``, ``get_tokenizer``, ``sent_encode``) and differs only in
-bookkeeping, plus one correction: every distinct sentence is embedded once and kept (answers in MIMIC-Ext-CXR-QBA are
-templated and repeat a lot, and the cache lives across calls: strata, runs), and every distinct
-(candidate, reference) pair is scored once, in length-sorted batches. The test
-``tests/metrics/test_bertscore.py`` checks equality with ``bert_score.score`` on the same
-pairs, model, layer and idf setting; ``benchmarks/metrics_throughput.py`` measures the speed-up.
+bookkeeping, plus one correction: every distinct sentence is embedded once and kept (answers in
+MIMIC-Ext-CXR-QBA are templated and repeat a lot, and the cache lives across calls: strata,
+runs), and every distinct (candidate, reference) pair is scored once, vectorised over all pairs
+of the same token lengths. The test ``tests/metrics/test_bertscore.py`` checks equality with
+``bert_score.score`` on the same pairs, model, layer and idf setting;
+``benchmarks/metrics_throughput.py`` measures the speed-up.
+
+Reproducible to the byte: a float32 forward pass gives a sentence slightly different embeddings
+(~1e-6) in batches of different shapes, so a score that depended on which sentences share a
+batch would change with the rest of the input, the cache state and even Python's string-hash
+seed (which ordered batches before). Here every sentence is embedded in a batch of a fixed
+shape: only sentences of its own token length ``L`` (no padding), ``max(1, batch_tokens // L)``
+of them, the last batch of a length filled up with copies of its first sentence. A row's result
+does not depend on the other rows of a batch of fixed shape (tested), so each embedding, and
+each pair's greedy matching (numpy, per pair shape, no padding either), is a function of that
+sentence or pair alone: the same text gets the same bytes in every run, call and order, on a
+given machine, device and thread count.
 
 The correction: bert-score pads a batch of pairs and multiplies the similarity matrix by the
 padding mask *before* the max, so a padded position contributes a similarity of 0. Where a
@@ -60,7 +72,7 @@ class BertScorer:
     num_layers : hidden layer whose output is used (bert-score's ``num_layers``).
     idf : weight tokens by idf computed from the references of each :meth:`score` call
         (bert-score's ``idf=True``), or a precomputed ``{token_id: weight}`` dict.
-    batch_size : sentences per forward pass.
+    batch_tokens : tokens per forward pass (``batch_tokens // L`` sentences of ``L`` tokens).
     device : torch device; default CUDA when available, else CPU (as bert-score).
     max_cache_mb : memory for cached token embeddings (a 40-token sentence of a 384-dim model
         takes 60 kB). Beyond it the oldest are evicted, and a call with more text than fits is
@@ -68,7 +80,7 @@ class BertScorer:
     """
 
     def __init__(self, model_path: str | os.PathLike | None = None, num_layers: int | None = None,
-                 idf: bool | dict = False, batch_size: int = 64, device: str | None = None,
+                 idf: bool | dict = False, batch_tokens: int = 2048, device: str | None = None,
                  max_cache_mb: float = 2048):
         import torch
         from bert_score.utils import get_model, get_tokenizer
@@ -78,12 +90,12 @@ class BertScorer:
             raise FileNotFoundError(f"BERTScore model directory not found: {self.model_path} (no download is attempted)")
         self.num_layers = DEFAULT_LAYERS if num_layers is None else int(num_layers)
         self.idf = idf
-        self.batch_size = batch_size
+        self.batch_tokens = int(batch_tokens)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.tokenizer = get_tokenizer(self.model_path, use_fast=False)
         self.model = get_model(self.model_path, self.num_layers).to(self.device)
         self._torch = torch
-        self._emb: dict[str, "torch.Tensor"] = {}   # sentence -> L2-normalised (L, d) float32
+        self._emb: dict[str, np.ndarray] = {}       # sentence -> L2-normalised (L, d) float32
         self._ids: dict[str, list[int]] = {}        # sentence -> token ids (with specials)
         self._pairs: dict[tuple[str, str, int], tuple[float, float, float]] = {}
         self._cache_bytes = 0
@@ -120,30 +132,32 @@ class BertScorer:
         return ids
 
     def embed(self, sentences: Sequence[str], progress: bool = False) -> None:
-        """Embed the sentences not yet cached, longest first, ``batch_size`` at a time."""
+        """Embed the sentences not yet cached: each in a batch of its own token length and of a
+        fixed shape (see the module docstring), so its embedding depends on nothing else."""
         torch = self._torch
-        todo = sorted({s for s in sentences if s not in self._emb}, key=lambda s: len(self._encode(s)), reverse=True)
-        batches = range(0, len(todo), self.batch_size)
-        if progress and len(todo) > self.batch_size:
+        by_length: dict[int, list[str]] = defaultdict(list)
+        for s in dict.fromkeys(sentences):
+            if s not in self._emb:
+                by_length[len(self._encode(s))].append(s)
+        batches = []
+        for length in sorted(by_length):
+            group = sorted(by_length[length])
+            rows = max(1, self.batch_tokens // length)
+            batches += [(rows, group[b:b + rows]) for b in range(0, len(group), rows)]
+        if progress and len(batches) > 1:
             from tqdm import tqdm
 
             batches = tqdm(batches, desc="bertscore embeddings", unit="batch", leave=False)
-        pad = self.tokenizer.pad_token_id
-        for b in batches:
-            batch = todo[b:b + self.batch_size]
+        for rows, batch in batches:
             ids = [self._encode(s) for s in batch]
-            width = max(len(x) for x in ids)
-            x = torch.full((len(ids), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(ids), width), dtype=torch.long)
-            for i, row in enumerate(ids):
-                x[i, :len(row)] = torch.tensor(row, dtype=torch.long)
-                mask[i, :len(row)] = 1
-            with torch.no_grad():
-                out = self.model(x.to(self.device), attention_mask=mask.to(self.device))[0].float().cpu()
+            ids += [ids[0]] * (rows - len(ids))   # the fixed shape: copies of the first sentence
+            x = torch.tensor(ids, dtype=torch.long, device=self.device)
+            with torch.inference_mode():
+                out = self.model(x, attention_mask=torch.ones_like(x))[0].float()
+                out = (out / out.norm(dim=-1, keepdim=True)).cpu().numpy()
             for i, s in enumerate(batch):
-                e = out[i, :len(ids[i])]
-                self._emb[s] = e / e.norm(dim=-1, keepdim=True)
-                self._cache_bytes += self._emb[s].numel() * 4
+                self._emb[s] = out[i].copy()
+                self._cache_bytes += out[i].nbytes
 
     def _idf_dict(self, refs: Sequence[str]) -> dict:
         if isinstance(self.idf, dict):
@@ -165,43 +179,29 @@ class BertScorer:
         """Drop the oldest embeddings while the cache holds more than ``max_cache_bytes``."""
         while self._emb and self._cache_bytes > self.max_cache_bytes:
             sentence = next(iter(self._emb))
-            self._cache_bytes -= self._emb.pop(sentence).numel() * 4
+            self._cache_bytes -= self._emb.pop(sentence).nbytes
 
     def _score_pairs(self, pairs: list[tuple[str, str]], idf, idf_key) -> None:
-        """Greedy matching for (candidate, reference) pairs whose embeddings are cached, in
-        length-sorted batches; results go to the pair cache."""
-        torch = self._torch
-        pairs = sorted(pairs, key=lambda p: (len(self._emb[p[0]]), len(self._emb[p[1]])))
-        step = 512
-        for b in range(0, len(pairs), step):
-            chunk = pairs[b:b + step]
-            lh = max(len(self._emb[c]) for c, _ in chunk)
-            lr = max(len(self._emb[r]) for _, r in chunk)
-            d = self._emb[chunk[0][0]].shape[1]
-            H = torch.zeros((len(chunk), lh, d))
-            R = torch.zeros((len(chunk), lr, d))
-            wh = torch.zeros((len(chunk), lh))
-            wr = torch.zeros((len(chunk), lr))
-            mh = torch.zeros((len(chunk), lh), dtype=torch.bool)
-            mr = torch.zeros((len(chunk), lr), dtype=torch.bool)
-            for i, (c, r) in enumerate(chunk):
-                eh, er = self._emb[c], self._emb[r]
-                H[i, :len(eh)], R[i, :len(er)] = eh, er
-                mh[i, :len(eh)], mr[i, :len(er)] = True, True
-                wh[i, :len(eh)] = torch.tensor([idf[t] for t in self._ids[c]], dtype=torch.float)
-                wr[i, :len(er)] = torch.tensor([idf[t] for t in self._ids[r]], dtype=torch.float)
-            sim = torch.bmm(H, R.transpose(1, 2))
-            sim = sim.masked_fill(~(mh[:, :, None] & mr[:, None, :]), float("-inf"))
-            word_p = sim.max(dim=2).values.masked_fill(~mh, 0.0)
-            word_r = sim.max(dim=1).values.masked_fill(~mr, 0.0)
-            P = (word_p * wh / wh.sum(1, keepdim=True)).sum(1)
-            Rc = (word_r * wr / wr.sum(1, keepdim=True)).sum(1)
-            F = 2 * P * Rc / (P + Rc)
-            empty_h, empty_r = mh.sum(1) == 2, mr.sum(1) == 2   # only [CLS] [SEP]: bert-score scores 0
-            P = P.masked_fill(empty_h | empty_r, 0.0)
-            Rc = Rc.masked_fill(empty_h | empty_r, 0.0)
-            F = torch.nan_to_num(F, nan=0.0).masked_fill(empty_h | empty_r, 0.0)
-            for (c, r), p, rc, f in zip(chunk, P.tolist(), Rc.tolist(), F.tolist()):
+        """Greedy matching for (candidate, reference) pairs whose embeddings are cached,
+        vectorised over the pairs of one (candidate length, reference length); results go to
+        the pair cache. No padding: a pair's scores depend on that pair alone."""
+        by_shape: dict[tuple[int, int], list[tuple[str, str]]] = defaultdict(list)
+        for c, r in pairs:
+            by_shape[(len(self._ids[c]), len(self._ids[r]))].append((c, r))
+        for (lc, lr), group in by_shape.items():
+            H = np.stack([self._emb[c] for c, _ in group])            # (n, lc, d)
+            R = np.stack([self._emb[r] for _, r in group])            # (n, lr, d)
+            wh = np.array([[idf[t] for t in self._ids[c]] for c, _ in group], dtype=np.float32)
+            wr = np.array([[idf[t] for t in self._ids[r]] for _, r in group], dtype=np.float32)
+            sim = np.matmul(H, R.transpose(0, 2, 1))                  # (n, lc, lr) cosines
+            with np.errstate(invalid="ignore", divide="ignore"):
+                P = (sim.max(axis=2) * (wh / wh.sum(axis=1, keepdims=True))).sum(axis=1)
+                Rc = (sim.max(axis=1) * (wr / wr.sum(axis=1, keepdims=True))).sum(axis=1)
+                F = 2 * P * Rc / (P + Rc)
+            if lc == 2 or lr == 2:   # only [CLS] [SEP] on a side: bert-score scores 0
+                P, Rc, F = np.zeros_like(P), np.zeros_like(Rc), np.zeros_like(F)
+            F = np.nan_to_num(F, nan=0.0)
+            for (c, r), p, rc, f in zip(group, P.tolist(), Rc.tolist(), F.tolist()):
                 self._pairs[(c, r, idf_key)] = (p, rc, f)
 
     def score(self, cands: Sequence[str], refs: References, progress: bool = False) -> tuple[np.ndarray, ...]:

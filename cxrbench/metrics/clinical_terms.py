@@ -14,6 +14,14 @@ between, or a post-trigger ("is not seen", "has resolved", …) right after it, 
 negated. So "no pneumothorax" yields ``(pneumothorax, negated)`` and does not match
 "pneumothorax".
 
+Concepts are found sentence by sentence: a text is cut after each ``.``, ``;``, ``:``, ``?`` or
+``!`` followed by white space (where NegEx scopes end anyway), each distinct sentence is matched
+once and its concepts shifted to their place in the text. So a concept never spans two sentences
+(QuickUMLS's windows would otherwise cross a full stop), and report-like answers, which share
+most of their sentences, cost one match per distinct sentence. Texts longer than
+``text.MAX_TEXT_CHARS`` are matched on their first ``MAX_TEXT_CHARS`` characters (QuickUMLS's
+overlap resolution is quadratic in the matches: one megabyte took more than ten minutes).
+
 Offline: QuickUMLS would ``spacy.load("en_core_web_sm")`` and ``nltk.download("stopwords")``
 at run time. Here it gets a blank English spaCy pipeline (its matcher only needs the
 tokenizer; without a tagger its part-of-speech filters are inert) and an NLTK stopword file
@@ -36,7 +44,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from cxrbench.metrics.base import SufficientStats, mean_stats
-from cxrbench.metrics.text import References, as_reference_lists
+from cxrbench.metrics.text import MAX_TEXT_CHARS, References, as_reference_lists, truncate_texts
 
 RESOURCE_DIR = Path(__file__).resolve().parent.parent / "resources" / "umls"
 THRESHOLD = 0.7
@@ -75,6 +83,9 @@ POST_NEGATION = tuple(tuple(t.split()) for t in (
 TERMINATION = frozenset({"but", "however", "although", "though", "except", "aside", "apart", "yet", "still",
                          "which", "whereas", "while", ".", ";", ":", "?", "!"})
 _TOKEN_RE = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*|[.;:?!]")
+_SENTENCE_END = re.compile(r"(?<=[.;:?!])\s+")
+_PRE = {n: {t for t in PRE_NEGATION if len(t) == n} for n in {len(t) for t in PRE_NEGATION}}
+_POST = {n: {t for t in POST_NEGATION if len(t) == n} for n in {len(t) for t in POST_NEGATION}}
 
 
 def cache_root() -> Path:
@@ -158,13 +169,20 @@ def _tokens(text: str) -> list[tuple[str, int, int]]:
     return [(m.group(0), m.start(), m.end()) for m in _TOKEN_RE.finditer(text.lower())]
 
 
-def _ends_with(seq: list[str], trigger: tuple[str, ...]) -> bool:
-    return len(seq) >= len(trigger) and tuple(seq[len(seq) - len(trigger):]) == trigger
+def _has_trigger(seq: list[str], triggers: dict[int, set], start_limit: int | None = None) -> bool:
+    """Whether a trigger occurs as a run of ``seq`` (starting before ``start_limit`` if given)."""
+    for n, group in triggers.items():
+        last = len(seq) - n + 1 if start_limit is None else min(start_limit, len(seq) - n + 1)
+        if any(tuple(seq[i:i + n]) in group for i in range(max(0, last))):
+            return True
+    return False
 
 
-def is_negated(text: str, start: int, end: int, window: int = NEG_WINDOW) -> bool:
-    """NegEx-style polarity of the span ``text[start:end]`` (see the module docstring)."""
-    toks = _tokens(text)
+def is_negated(text: str, start: int, end: int, window: int = NEG_WINDOW,
+               tokens: list[tuple[str, int, int]] | None = None) -> bool:
+    """NegEx-style polarity of the span ``text[start:end]`` (see the module docstring);
+    ``tokens``: ``_tokens(text)`` when the caller has them (one tokenisation per text)."""
+    toks = _tokens(text) if tokens is None else tokens
     before = [t for t, s, e in toks if e <= start]
     after = [t for t, s, e in toks if s >= end]
     # pre-negation: scan back at most `window` tokens, stopping at a termination term
@@ -173,21 +191,25 @@ def is_negated(text: str, start: int, end: int, window: int = NEG_WINDOW) -> boo
         if tok in TERMINATION or len(scope) >= window:
             break
         scope.insert(0, tok)
-    for k in range(len(scope)):
-        prefix = scope[: k + 1]
-        if any(_ends_with(prefix, trig) for trig in PRE_NEGATION):
-            return True
+    if _has_trigger(scope, _PRE):
+        return True
     # post-negation: a trigger starting within the next 3 tokens, before any termination
     head: list[str] = []
     for tok in after:
         if tok in TERMINATION or len(head) >= 6:
             break
         head.append(tok)
-    for i in range(min(3, len(head))):
-        for trig in POST_NEGATION:
-            if tuple(head[i:i + len(trig)]) == trig:
-                return True
-    return False
+    return _has_trigger(head, _POST, start_limit=3)
+
+
+def sentences(text: str) -> list[tuple[int, str]]:
+    """``(offset, sentence)`` pieces of ``text``, cut after ``.;:?!`` followed by white space."""
+    out, pos = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        out.append((pos, text[pos:m.start()]))
+        pos = m.end()
+    out.append((pos, text[pos:]))
+    return [(o, piece) for o, piece in out if piece.strip()]
 
 
 class ConceptExtractor:
@@ -214,6 +236,7 @@ class ConceptExtractor:
                                  spacy_component=True)
         self.matcher.nlp = spacy.blank("en")
         self._cache: dict[str, tuple[Concept, ...]] = {}
+        self._sentences: dict[str, tuple[Concept, ...]] = {}
 
     @property
     def signature(self) -> str:
@@ -221,22 +244,32 @@ class ConceptExtractor:
 
         index = f"user:{self.index_dir.name}" if self.custom_index else f"cxrbench-cxr:{self.index_dir.name}"
         return (f"quickumls:{md.version('quickumls')}|index:{index}|sim:{SIMILARITY}|threshold:{self.threshold}"
-                f"|window:{self.window}|negation:negex-window{NEG_WINDOW}|f1:(cui,polarity)")
+                f"|window:{self.window}|negation:negex-window{NEG_WINDOW}|per-sentence|max-chars:{MAX_TEXT_CHARS}"
+                "|f1:(cui,polarity)")
 
     def concepts(self, text: str) -> tuple[Concept, ...]:
-        """Concepts in ``text`` (best match per span), with polarity."""
+        """Concepts in ``text`` (best match per span, sentence by sentence), with polarity."""
         text = "" if text is None else str(text)
         hit = self._cache.get(text)
         if hit is not None:
             return hit
         out = []
-        for group in self.matcher.match(text, best_match=True, ignore_syntax=False) if text.strip() else ():
-            m = group[0]
-            out.append(Concept(m["cui"], is_negated(text, m["start"], m["end"]), tuple(sorted(m["semtypes"])),
-                               m["start"], m["end"], m["ngram"]))
+        for offset, sentence in sentences(truncate_texts([text], MAX_TEXT_CHARS)[0][0]):
+            out += [Concept(c.cui, c.negated, c.semtypes, c.start + offset, c.end + offset, c.text)
+                    for c in self._sentence_concepts(sentence)]
         result = tuple(sorted(out, key=lambda c: c.start))
         self._cache[text] = result
         return result
+
+    def _sentence_concepts(self, sentence: str) -> tuple[Concept, ...]:
+        hit = self._sentences.get(sentence)
+        if hit is None:
+            tokens = _tokens(sentence)
+            hit = tuple(Concept(m["cui"], is_negated(sentence, m["start"], m["end"], tokens=tokens),
+                                tuple(sorted(m["semtypes"])), m["start"], m["end"], m["ngram"])
+                        for m in (g[0] for g in self.matcher.match(sentence, best_match=True, ignore_syntax=False)))
+            self._sentences[sentence] = hit
+        return hit
 
     def concept_set(self, text: str) -> frozenset[tuple[str, bool]]:
         """The set of ``(CUI, negated)`` pairs of a text."""

@@ -15,7 +15,15 @@ Reference implementations each function agrees with (tests/metrics/test_text.py)
   F-measures.
 
 Templated answers repeat a lot, so the per-pair work is done once per distinct
-(prediction, references) pair.
+(prediction, references) pair, and exact match / token F1 are computed from each distinct text's
+normalisation once.
+
+Length cap: :data:`MAX_TEXT_CHARS` characters. The longest answers of MIMIC-Ext-CXR-QBA (a whole
+study described, B01) are a few hundred words, and a BERTScore model reads 512 word pieces at
+most, so 4,096 characters cut no real answer; a runaway prediction (a model repeating itself for
+a megabyte) would otherwise stall the metrics whose cost grows with the length (concept
+extraction, ROUGE-L's LCS, tokenisation). :func:`truncate_texts` applies the cap and says which
+texts it cut; ``cxrbench score`` calls it before every text metric and counts a warning.
 """
 
 from __future__ import annotations
@@ -56,6 +64,20 @@ def as_reference_lists(y_true: References) -> list[tuple[str, ...]]:
                 raise ValueError("an item has an empty list of references")
             out.append(refs)
     return out
+
+
+MAX_TEXT_CHARS = 4096
+
+
+def truncate_texts(texts: Iterable[str], max_chars: int = MAX_TEXT_CHARS) -> tuple[list[str], np.ndarray]:
+    """The texts cut to their first ``max_chars`` characters, and a bool mask of those cut."""
+    if max_chars < 1:
+        raise ValueError(f"max_chars must be positive, got {max_chars}")
+    out = [str(t) for t in texts]
+    cut = np.fromiter((len(t) > max_chars for t in out), dtype=bool, count=len(out))
+    for i in np.flatnonzero(cut):
+        out[i] = out[i][:max_chars]
+    return out, cut
 
 
 def _check_lengths(y_true: Sequence, y_pred: Sequence) -> None:

@@ -84,3 +84,38 @@ def test_empty_candidate_scores_zero_and_signature_names_model(scorer):
 def test_missing_model_directory_is_an_error():
     with pytest.raises(FileNotFoundError):
         bertscore.BertScorer("/nonexistent/model")
+
+
+_DIGEST = """
+import hashlib, sys
+import torch
+torch.set_num_threads(2)
+from cxrbench.metrics import bertscore
+sys.path.insert(0, {root!r})
+from tests.metrics.test_bertscore import _templated
+F = bertscore.BertScorer().score(_templated(80, 11), _templated(80, 12))[2]
+print(hashlib.sha256(F.tobytes()).hexdigest())
+"""
+
+
+def test_scores_are_byte_identical_whatever_else_is_scored_and_in_fresh_processes(scorer):
+    """Issue 12: reruns differed by ~1e-7. A pair's score no longer depends on the other
+    sentences of the call, the cache, the order or the string-hash seed of the process."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    cands, refs = _templated(80, 11), _templated(80, 12)
+    warm = scorer.score(cands, refs)[2]          # the module's scorer: its cache holds other sentences
+    fresh = bertscore.BertScorer(scorer.model_path, scorer.num_layers)
+    company = fresh.score(_templated(50, 13) + cands[::-1], _templated(50, 14) + refs[::-1])[2][50:][::-1]
+    assert warm.tobytes() == company.tobytes()
+    root = str(Path(__file__).resolve().parents[2])
+    digests = set()
+    for seed in ("1", "2"):
+        out = subprocess.run([sys.executable, "-c", _DIGEST.format(root=root)], capture_output=True, text=True,
+                             env={**os.environ, "PYTHONHASHSEED": seed, "OMP_NUM_THREADS": "2"}, check=True)
+        digests.add(out.stdout.strip().splitlines()[-1])
+    assert digests == {hashlib.sha256(warm.tobytes()).hexdigest()}

@@ -106,3 +106,35 @@ def test_user_index_directory_is_used_and_named_in_the_signature(ex):
     assert user.concept_set("No pneumothorax.") == ex.concept_set("No pneumothorax.")
     with pytest.raises(FileNotFoundError):
         ct.ConceptExtractor(ex.index_dir / "missing")
+
+
+def test_sentence_by_sentence_matching_equals_quickumls_on_the_whole_text(ex):
+    """Concepts are matched per distinct sentence and shifted into place: on report-like texts
+    the result is QuickUMLS's own best matches on the whole text, polarity included."""
+    rng = np.random.default_rng(3)
+    parts = ["No pneumothorax.", "There is a small left pleural effusion.", "Moderate cardiomegaly;",
+             "the PICC line ends in the superior vena cava.", "Atelectasis at the right lung base has resolved.",
+             "Is there edema?", "No.", "Heart size is normal: no focal consolidation!"]
+    for _ in range(40):
+        text = " ".join(rng.choice(parts, rng.integers(1, 6)))
+        raw = ex.matcher.match(text, best_match=True, ignore_syntax=False)
+        whole = sorted((m[0]["cui"], m[0]["start"], m[0]["end"], ct.is_negated(text, m[0]["start"], m[0]["end"]))
+                       for m in raw)
+        assert whole == sorted((c.cui, c.start, c.end, c.negated) for c in ex.concepts(text)), text
+
+
+def test_a_megabyte_prediction_does_not_stall_extraction(ex):
+    """Issue 12: one 1 MB prediction took concept extraction past ten minutes (and past spaCy's
+    1,000,000-character limit, an exception). It is matched on its first MAX_TEXT_CHARS
+    characters (a guard against the pathological case, generously bounded, not a speed test)."""
+    import time
+
+    from cxrbench.metrics.text import MAX_TEXT_CHARS
+
+    unit = "There is a small left pleural effusion and no pneumothorax "
+    huge = unit * (2**20 // len(unit) + 1)
+    start = time.perf_counter()
+    got = ct.clinical_term_f1_items(["Small left pleural effusion."], [huge], ex)
+    assert time.perf_counter() - start < 120
+    assert got[0] == ct.clinical_term_f1_items(["Small left pleural effusion."], [huge[:MAX_TEXT_CHARS]], ex)[0]
+    assert max(c.end for c in ex.concepts(huge)) <= MAX_TEXT_CHARS

@@ -96,3 +96,16 @@ def test_answer_to_binary(answer, label):
 def test_lengths_must_match():
     with pytest.raises(ValueError):
         text.exact_match(["a", "b"], ["a"])
+
+
+def test_truncate_texts_cuts_at_the_cap_and_says_which():
+    from cxrbench.metrics.text import MAX_TEXT_CHARS, truncate_texts
+
+    texts = ["short", "x" * (MAX_TEXT_CHARS + 5), "y" * MAX_TEXT_CHARS]
+    out, cut = truncate_texts(texts)
+    assert cut.tolist() == [False, True, False]
+    assert out == ["short", "x" * MAX_TEXT_CHARS, "y" * MAX_TEXT_CHARS]
+    short, cut = truncate_texts(["abcdef"], 3)
+    assert short == ["abc"] and cut.tolist() == [True]
+    with pytest.raises(ValueError):
+        truncate_texts(["a"], 0)
