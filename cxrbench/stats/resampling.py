@@ -142,6 +142,32 @@ def count_blocks(n_units: int, n_resamples: int, rng: np.random.Generator,
         yield np.bincount(idx.ravel(), minlength=b * n_units).reshape(b, n_units)
 
 
+def _distinct_columns(S: np.ndarray, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct columns among ``S[:, live]`` (indices into S, first occurrence) and, for each
+    live column, the position of its distinct column. Columns are grouped by two random
+    projections (equal columns project equally) and each group checked for exact equality."""
+    if not live.size:
+        return live, np.zeros(0, dtype=np.int64)
+    rng = np.random.default_rng(0)
+    sub = S[:, live]
+    keys = rng.standard_normal((2, S.shape[0])) @ sub
+    _, group = np.unique(keys.T, axis=0, return_inverse=True)
+    group = group.ravel()
+    distinct: list[int] = []
+    inverse = np.empty(len(live), dtype=np.int64)
+    representatives: dict[int, list[int]] = {}
+    for i in np.argsort(group, kind="stable"):
+        for d in representatives.setdefault(int(group[i]), []):
+            if np.array_equal(sub[:, i], sub[:, distinct[d]]):
+                inverse[i] = d
+                break
+        else:
+            representatives[int(group[i])].append(len(distinct))
+            inverse[i] = len(distinct)
+            distinct.append(int(i))
+    return live[np.asarray(distinct, dtype=np.int64)], inverse
+
+
 def _reduce(reduce: Callable, totals: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
         out = np.asarray(reduce(totals), dtype=np.float64)
@@ -214,17 +240,14 @@ class SumsPath:
         peak = np.abs(S).max(axis=0, initial=0)
         # distinct non-zero columns, multiplied once each
         live = np.flatnonzero(peak > 0)
-        self.source = np.full(int(self.cols[-1]), -1, dtype=np.int64)   # column -> its distinct column, -1: zero
-        if live.size:
-            _, first, inverse = np.unique(np.ascontiguousarray(S[:, live].T), axis=0, return_index=True,
-                                          return_inverse=True)
-            distinct = live[first]
-            of_s = np.full(S.shape[1], -1, dtype=np.int64)
-            of_s[live] = inverse.ravel()
-            self.source[at >= 0] = of_s
-        else:
-            distinct = live
-        self.constant = [not (self.source[self.cols[j]:self.cols[j + 1]] >= 0).any() for j in range(len(self.reduces))]
+        distinct, inverse = _distinct_columns(S, live)
+        of_s = np.full(S.shape[1], -1, dtype=np.int64)
+        of_s[live] = inverse
+        # column -> its distinct column; all-zero columns -> the zero column after the distinct ones
+        self.source = np.full(int(self.cols[-1]), len(distinct), dtype=np.int64)
+        self.source[at >= 0] = np.where(of_s >= 0, of_s, len(distinct))
+        self.constant = [not (self.source[self.cols[j]:self.cols[j + 1]] < len(distinct)).any()
+                         for j in range(len(self.reduces))]
         # Σ_c w_c = C, so |total_k| ≤ C · max_c |S_ck|
         exact = integer_cols[distinct] & (peak[distinct] * C < 2**24)
         self.d32, self.d64 = np.flatnonzero(exact), np.flatnonzero(~exact)
@@ -245,25 +268,25 @@ class SumsPath:
         """Statistic ``j``'s per-unit sums, (C, k_j) float64 (for the jackknife)."""
         out = np.zeros((self.n_units, self.widths[j]))
         for i, s in enumerate(self.source[self.cols[j]:self.cols[j + 1]]):
-            if s >= 0:
+            if s < self.n_distinct:
                 w = self.where[s]
                 out[:, i] = self.S32[:, w] if w >= 0 else self.S64[:, -1 - w]
         return out
 
     def carried(self) -> np.ndarray:
         """(m, C) bool: which units add anything to each statistic."""
-        out = np.zeros((len(self.reduces), self.n_units), dtype=bool)
-        for j in range(len(self.reduces)):
-            if not self.constant[j]:
-                out[j] = (self._columns(j) != 0).any(axis=1)
-        return out
+        nonzero = np.zeros((self.n_units, self.n_distinct + 1), dtype=bool)
+        nonzero[:, self.d32] = self.S32 != 0
+        nonzero[:, self.d64] = self.S64 != 0
+        return np.stack([nonzero[:, self.source[self.cols[j]:self.cols[j + 1]]].any(axis=1)
+                         for j in range(len(self.reduces))]) if self.reduces else np.zeros((0, self.n_units), bool)
 
     def point(self) -> np.ndarray:
         return np.array([_reduce(r, self.total[self.cols[j]:self.cols[j + 1]]) for j, r in enumerate(self.reduces)])
 
     def boot(self, block: Block) -> np.ndarray:
         b = block.rows
-        distinct = np.zeros((b, self.n_distinct))
+        distinct = np.zeros((b, self.n_distinct + 1))          # the last column stays zero
         if self.d32.size:
             distinct[:, self.d32] = block.f32 @ self.S32
         if self.d64.size:
@@ -272,10 +295,8 @@ class SumsPath:
         for j, r in enumerate(self.reduces):
             if self.constant[j]:
                 out[j] = self._constant_values[j]
-                continue
-            src = self.source[self.cols[j]:self.cols[j + 1]]
-            totals = np.where(src >= 0, distinct[:, np.maximum(src, 0)], 0.0)
-            out[j] = _reduce(r, totals)
+            else:
+                out[j] = _reduce(r, distinct[:, self.source[self.cols[j]:self.cols[j + 1]]])
         return out
 
     def jack(self, units: np.ndarray | None = None, which: Sequence[int] | None = None) -> np.ndarray:
