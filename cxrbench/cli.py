@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "detector-train": ("cxrbench.commands.detector_train", "train the YOLOv8 scene-graph detector offline (extra: detect)"),
     "detector-eval": ("cxrbench.commands.detector_eval", "detector mAP on a split: cxrbench's and ultralytics' numbers"),
     "scene-graph": ("cxrbench.commands.scene_graph", "detected scene graphs of new images in the release's format"),
+    "ablate": ("cxrbench.commands.ablate", "ablation study: train, evaluate and compare every condition × seed"),
+    "errors": ("cxrbench.commands.errors", "error analysis of a run dir: strata, box overlap, scene-graph error propagation"),
 }
 
 
