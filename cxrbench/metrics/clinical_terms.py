@@ -212,6 +212,102 @@ def sentences(text: str) -> list[tuple[int, str]]:
     return [(o, piece) for o, piece in out if piece.strip()]
 
 
+@lru_cache(maxsize=1)
+def _memo_quickumls():
+    """QuickUMLS with the same matches, faster on many short texts (``tests/metrics/
+    test_clinical_terms.py`` checks equality with ``QuickUMLS.match``): the candidates of an
+    n-gram (two database lookups and a similarity per candidate, pure functions of the n-gram
+    string) are computed once per distinct n-gram, and n-grams are made from token attributes
+    read once per text instead of spaCy ``Token`` objects built again in every inner loop."""
+    from quickumls import QuickUMLS, toolbox
+
+    class MemoQuickUMLS(QuickUMLS):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self._candidates: dict[str, list[tuple]] = {}
+
+        def _make_ngrams(self, sent):
+            # QuickUMLS._make_ngrams, unchanged in effect. Its check "sent[j - 1] in
+            # invalid_mid_tokens" compares a Token with ints and is never true, so it is left out.
+            # Without a tagger (a blank pipeline) pos_ and lemma_ are "", as its tests see them.
+            toks = list(sent)
+            n = len(toks)
+            text = [t.text for t in toks]
+            ws = [t.text_with_ws for t in toks]
+            start = [t.idx for t in toks]
+            end = [t.idx + len(t) for t in toks]
+            pos = [t.pos_ for t in toks]
+            bad_pos = [p in ("ADP", "DET", "CONJ") for p in pos]
+            det = [p == "DET" for p in pos]
+            punct_space = [t.is_punct or t.is_space for t in toks]
+            stop = [x in self._stopwords for x in text]
+            valid = [not (ps or bp) for ps, bp in zip(punct_space, bad_pos)]
+            valid_start = [not (t.like_num or (st and t.lemma_ not in self.negations) or bp)
+                           for t, st, bp in zip(toks, stop, bad_pos)]
+            valid_end = [not (ps or st or bp) for ps, st, bp in zip(punct_space, stop, bad_pos)]
+            for i in range(n):
+                if not valid[i]:
+                    continue
+                compensate = not valid_start[i]
+                span_end = min(n, i + self.window) + 1
+                if i + 1 == n and valid_end[i] and end[i] - start[i] >= self.min_match_length:
+                    yield (start[i], end[i], text[i])
+                for j in range(i + 1, span_end):
+                    if compensate:
+                        compensate = False
+                        continue
+                    if not valid_end[j - 1]:
+                        continue
+                    if end[j - 1] - start[i] < self.min_match_length:
+                        continue
+                    yield (start[i], end[j - 1], "".join(ws[k] for k in range(i, j) if not det[k]).strip())
+
+        def _candidates_of(self, normalized: str) -> list[tuple]:
+            # QuickUMLS._get_all_matches for one n-gram, without its position: (term, cui,
+            # similarity, semtypes, preferred) in QuickUMLS's order, keeping its de-duplication
+            out: list[tuple] = []
+            prev_cui = None
+            for match in self.ss_db.get(normalized):
+                cuisem_match = sorted(self.cuisem_db.get(match))
+                similarity = toolbox.get_similarity(x=normalized, y=match, n=self.ngram_length,
+                                                    similarity_name=self.similarity_name)
+                if similarity == 0:
+                    continue
+                for cui, semtypes, preferred in cuisem_match:
+                    if not self._is_ok_semtype(semtypes):
+                        continue
+                    if prev_cui is not None and prev_cui == cui:
+                        if similarity > out[-1][2]:
+                            out.pop(-1)
+                        else:
+                            continue
+                    prev_cui = cui
+                    out.append((toolbox.safe_unicode(match), cui, similarity, semtypes, preferred))
+            return out
+
+        def _get_all_matches(self, ngrams):
+            from unidecode import unidecode
+
+            matches = []
+            for start, end, ngram in ngrams:
+                normalized = unidecode(ngram) if self.normalize_unicode_flag else ngram
+                if self.to_lowercase_flag:
+                    normalized = normalized.lower()
+                if not self.to_lowercase_flag and normalized.isupper() and not self.keep_uppercase:
+                    normalized = normalized.lower()
+                found = self._candidates.get(normalized)
+                if found is None:
+                    found = self._candidates[normalized] = self._candidates_of(normalized)
+                if found:
+                    matches.append(sorted(({"start": start, "end": end, "ngram": ngram, "term": term, "cui": cui,
+                                            "similarity": sim, "semtypes": semtypes, "preferred": preferred}
+                                           for term, cui, sim, semtypes, preferred in found),
+                                          key=lambda m: m["similarity"] + m["preferred"], reverse=True))
+            return matches
+
+    return MemoQuickUMLS
+
+
 class ConceptExtractor:
     """QuickUMLS concept matcher with NegEx polarity, offline, one match per text cached.
 
@@ -221,7 +317,6 @@ class ConceptExtractor:
     def __init__(self, index_dir: str | os.PathLike | None = None, threshold: float = THRESHOLD,
                  window: int = WINDOW):
         import spacy
-        from quickumls import QuickUMLS
 
         _ensure_nltk_stopwords()
         self.custom_index = index_dir is not None
@@ -231,7 +326,7 @@ class ConceptExtractor:
         self.threshold, self.window = threshold, window
         # spacy_component=True skips QuickUMLS's spacy.load("en_core_web_sm"); we give it a
         # blank English tokenizer instead
-        self.matcher = QuickUMLS(str(self.index_dir), threshold=threshold, window=window,
+        self.matcher = _memo_quickumls()(str(self.index_dir), threshold=threshold, window=window,
                                  similarity_name=SIMILARITY, accepted_semtypes=set(ACCEPTED_SEMTYPES),
                                  spacy_component=True)
         self.matcher.nlp = spacy.blank("en")

@@ -138,3 +138,24 @@ def test_a_megabyte_prediction_does_not_stall_extraction(ex):
     assert time.perf_counter() - start < 120
     assert got[0] == ct.clinical_term_f1_items(["Small left pleural effusion."], [huge[:MAX_TEXT_CHARS]], ex)[0]
     assert max(c.end for c in ex.concepts(huge)) <= MAX_TEXT_CHARS
+
+
+def test_memoised_matcher_equals_quickumls_match(ex):
+    """The extractor's QuickUMLS (candidates memoised per n-gram, n-grams from token attributes)
+    returns exactly QuickUMLS.match's result, match for match, on varied texts."""
+    import spacy
+    from quickumls import QuickUMLS
+
+    plain = QuickUMLS(str(ex.index_dir), threshold=ct.THRESHOLD, window=ct.WINDOW, similarity_name=ct.SIMILARITY,
+                      accepted_semtypes=set(ct.ACCEPTED_SEMTYPES), spacy_component=True)
+    plain.nlp = spacy.blank("en")
+    rng = np.random.default_rng(5)
+    words = ("no", "there", "is", "a", "small", "left", "right", "pleural", "effusion", "pneumothorax", "the", "of",
+             "heart", "enlarged", "cardiomegaly", "PICC", "line", "tube", "1.5", "cm", ",", ".", ";", "(", ")",
+             "mild", "moderate", "lung", "base", "atelectasis", "and", "with", "without", "ET", "SVC", "—", "non")
+    texts = [" ".join(rng.choice(words, rng.integers(1, 25))) for _ in range(150)]
+    texts += ["Moderate cardiomegaly with a small left pleural effusion and a PICC line in the superior vena cava.",
+              "No evidence of pneumothorax; the endotracheal tube terminates 4 cm above the carina.", "", "   ."]
+    for text in texts:
+        assert ex.matcher.match(text, best_match=True, ignore_syntax=False) == \
+            plain.match(text, best_match=True, ignore_syntax=False), text

@@ -80,6 +80,21 @@ def test_rouge_l_equals_rouge_score(pairs):
     assert text.rouge_l(refs, preds) == pytest.approx(expected, abs=1e-12)
 
 
+def test_rouge_l_per_item_equals_rouge_score_on_long_and_odd_texts():
+    """Per item and to the bit, past 64 tokens (the bit-parallel LCS uses big integers), with
+    punctuation, digits, non-ASCII letters and several references."""
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+    rng = np.random.default_rng(4)
+    vocab = WORDS + ["Pleural-effusion", "1.5cm", "T4/T5", "Élevé", "naïve", "x-ray", "", "  ", "3", "right,"]
+    refs, preds = [], []
+    for _ in range(150):
+        refs.append([" ".join(rng.choice(vocab, rng.integers(0, 140))) for _ in range(rng.integers(1, 3))])
+        preds.append(" ".join(rng.choice(vocab, rng.integers(0, 140))))
+    got = text.rouge_l_items(refs, preds)
+    expected = [max(scorer.score(r, p)["rougeL"].fmeasure for r in rs) for rs, p in zip(refs, preds)]
+    np.testing.assert_array_equal(got, expected)
+
+
 def test_rouge_l_hand_worked():
     # LCS("left pleural effusion", "small left effusion") = "left effusion" = 2; P = R = 2/3
     assert text.rouge_l(["small left effusion"], ["left pleural effusion"]) == pytest.approx(2 / 3)
