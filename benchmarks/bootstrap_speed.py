@@ -11,10 +11,15 @@ For exact match, token F1, MCC, AUROC and ECE it times a 10,000-resample percent
   to 10,000 (the cost is linear in the resamples), which the output says;
 - scipy, sums: ``scipy.stats.bootstrap`` given the same per-study sufficient statistics with a
   vectorised statistic and ``batch`` (what our engine does, driven by scipy), scaled the same way.
-Then all five from one shared set of resamples (``bootstrap_many``), and the whole
-per-question-type table: 28 strata (overall + 27 types) × 10 metrics (``bootstrap_table``).
+Then all five from one shared set of resamples (``bootstrap_many``); the four COCO mAPs of
+the localisation questions (one box per reference, 1-3 scored predictions) through the weighted
+path (``WeightedStatistic``: a block of resamples at once) against the generic path (the same
+metric re-sorted one resample at a time, what mAP cost before; run with ``--scipy-resamples`` and
+scaled); and the whole per-question-type table, 28 strata (overall + 27 types) × 11 metrics
+(``bootstrap_table``), with the shared draw (``score``'s default: one draw of all studies for
+every stratum) against the per-stratum draw (each stratum resampled on its own), same run.
 
-    python benchmarks/bootstrap_speed.py                 # full size, about a minute or two
+    python benchmarks/bootstrap_speed.py                 # full size, a few minutes
     python benchmarks/bootstrap_speed.py --items 30000 --clusters 300 --resamples 2000   # quick
 """
 
@@ -29,7 +34,7 @@ from scipy import stats as ss
 from sklearn.metrics import matthews_corrcoef, roc_auc_score
 
 from cxrbench import questions
-from cxrbench.metrics.base import mean_stats
+from cxrbench.metrics.base import GenericStatistic, mean_stats
 from cxrbench.metrics.calibration import ece_stats
 from cxrbench.metrics.classification import accuracy_stats, auroc_stats, kappa_stats, mcc_stats
 from cxrbench.stats.bootstrap import bootstrap_ci, bootstrap_many, bootstrap_table
@@ -127,15 +132,15 @@ def main() -> None:
           f"{'scipy sums s':>13} {'ratio':>7}   cxrbench CI / scipy naive CI ({Bs} resamples)")
     total_ours = 0.0
     for name, stat in stats.items():
-        ours, t_ours = timed(lambda: bootstrap_ci(stat, d["study"], n_resamples=B, seed=args.seed))
+        ours, t_ours = timed(lambda stat=stat: bootstrap_ci(stat, d["study"], n_resamples=B, seed=args.seed))
         total_ours += t_ours
         f = naive_metric(name, d)
-        naive, t_naive = timed(lambda: ss.bootstrap(
+        naive, t_naive = timed(lambda f=f: ss.bootstrap(
             (np.arange(units.n_units),), lambda c: f(np.concatenate([members[j] for j in c])), vectorized=False,
             n_resamples=Bs, method="percentile", rng=np.random.default_rng(args.seed)))
         sums = units.unit_sums(stat.stats)
         batch = max(1, (1 << 24) // (units.n_units * sums.shape[1]))
-        _, t_sums = timed(lambda: ss.bootstrap(
+        _, t_sums = timed(lambda stat=stat, sums=sums, batch=batch: ss.bootstrap(
             (np.arange(units.n_units),), lambda c, axis=-1: stat.reduce(sums[c].sum(axis=-2)),
             n_resamples=Bs, batch=batch, method="percentile", rng=np.random.default_rng(args.seed)))
         ci = naive.confidence_interval
@@ -146,17 +151,51 @@ def main() -> None:
     print(f"all five, one shared set of resamples (bootstrap_many): {t_many:.2f} s "
           f"(separately: {total_ours:.2f} s)")
 
+    map_speed(d, B, Bs, args.seed)
     if args.skip_table:
         return
     more = more_statistics(d)
     strata = {"overall": np.ones(args.items, bool), **{q: d["qtype"] == q for q in np.unique(d["qtype"])}}
-    load, cpu = os.getloadavg()[0], time.process_time()
-    _, t_table = timed(lambda: bootstrap_table(more, strata, d["study"], n_resamples=B, seed=args.seed,
-                                               progress=False))
-    cpu = time.process_time() - cpu
-    print(f"per-question-type CI table: {len(strata)} strata × {len(more)} metrics "
-          f"({sum(s.stats.shape[1] for s in more.values())} sufficient-statistic columns), {B} resamples each: "
-          f"{t_table:.1f} s wall, {cpu:.1f} s CPU (all threads); machine load average {load:.1f} when it started")
+    cols = sum(s.stats.shape[1] for s in more.values())
+    times = {}
+    for draw in ("shared", "per_stratum"):
+        load, cpu = os.getloadavg()[0], time.process_time()
+        _, wall = timed(lambda draw=draw: bootstrap_table(more, strata, d["study"], n_resamples=B, seed=args.seed,
+                                                          progress=False, draw=draw))
+        times[draw] = wall
+        print(f"per-question-type CI table, draw={draw}: {len(strata)} strata × {len(more)} metrics "
+              f"({cols} sufficient-statistic columns per stratum), {B} resamples: {wall:.1f} s wall, "
+              f"{time.process_time() - cpu:.1f} s CPU (all threads); load average {load:.1f} when it started")
+    print(f"shared draw against per-stratum draw: {times['per_stratum'] / times['shared']:.1f}x faster")
+
+
+def map_speed(d, B: int, Bs: int, seed: int) -> None:
+    """The four COCO mAPs on the localisation items, weighted path against generic path."""
+    from cxrbench.metrics.spatial import map_family_stats
+
+    rng = np.random.default_rng(seed)
+    loc = np.flatnonzero(d["qtype"] == "D03_where_is_finding")
+    n = len(d["qtype"])
+    boxes_true, boxes_pred, scores = [[] for _ in range(n)], [[] for _ in range(n)], [None] * n
+    for i in loc:
+        x, y = rng.uniform(0, 1500, 2)
+        w, h = rng.uniform(100, 500, 2)
+        boxes_true[i] = [[x, y, x + w, y + h]]
+        k = int(rng.integers(1, 4))
+        jit = rng.normal(0, 0.1 if d["correct"][i] else 0.5, (k, 4)) * [w, h, w, h]
+        boxes_pred[i] = [[min(x + a, x + w + c), min(y + b, y + h + e), max(x + a, x + w + c), max(y + b, y + h + e)]
+                         for a, b, c, e in jit]
+        scores[i] = rng.uniform(0.2, 1.0, k).round(3).tolist()
+    t = time.perf_counter()
+    fam = map_family_stats(boxes_true, boxes_pred, scores)
+    t_match = time.perf_counter() - t
+    fast, t_fast = timed(lambda: bootstrap_many(fam, d["study"], n_resamples=B, seed=seed))
+    generic = {k: GenericStatistic(k, n, s.compute) for k, s in fam.items()}
+    _, t_generic = timed(lambda: bootstrap_many(generic, d["study"], n_resamples=Bs, seed=seed))
+    print(f"COCO mAP (map_50, map_75, map_50_75, map_coco) on {len(loc):,} localisation items "
+          f"({sum(map(len, boxes_pred)):,} predicted boxes; matching once: {t_match:.1f} s): weighted path "
+          f"{t_fast:.2f} s for {B} resamples; generic path {t_generic * B / Bs:.0f} s (run with {Bs}, scaled): "
+          f"{t_generic * B / Bs / t_fast:.0f}x; map_coco {fast['map_coco'].format()}")
 
 
 if __name__ == "__main__":

@@ -144,28 +144,24 @@ def _box_iou_matrix(d: np.ndarray, g: np.ndarray) -> np.ndarray:
 
 def _match_image(gt: np.ndarray, dt: np.ndarray, scores: np.ndarray, thresholds: Sequence[float]):
     """COCOeval.evaluateImg for one image, one category, no crowd, area "all": detections
-    sorted by score (stable), the first MAX_DETS kept; each greedily takes the unmatched
-    ground truth of highest IoU >= t (a later ground truth wins ties, as in COCOeval)."""
+    sorted by score (stable), the first MAX_DETS kept; each in turn takes the unmatched ground
+    truth of highest IoU >= t (a later ground truth wins ties, as in COCOeval), at every
+    threshold at once."""
     order = np.argsort(-scores, kind="mergesort")[:MAX_DETS]
     dt, scores = dt[order], scores[order]
     if len(dt) == 0 or len(gt) == 0:  # nothing to match
         return scores, np.zeros((len(thresholds), len(dt)), dtype=bool)
     ious = _box_iou_matrix(dt, gt)
+    floor = np.minimum(np.asarray(thresholds, dtype=np.float64), 1 - 1e-10)[:, None]   # COCOeval's min(t, 1 - 1e-10)
     tp = np.zeros((len(thresholds), len(dt)), dtype=bool)
-    if len(gt) == 1 and len(dt) == 1:  # the common case: one box each
-        tp[:, 0] = [ious[0, 0] >= min(t, 1 - 1e-10) for t in thresholds]
-        return scores, tp
-    for ti, t in enumerate(thresholds):
-        taken = np.zeros(len(gt), dtype=bool)
-        for di in range(len(dt)):
-            best, m = min(t, 1 - 1e-10), -1
-            for gi in range(len(gt)):
-                if taken[gi] or ious[di, gi] < best:
-                    continue
-                best, m = ious[di, gi], gi
-            if m >= 0:
-                taken[m] = True
-                tp[ti, di] = True
+    taken = np.zeros((len(thresholds), len(gt)), dtype=bool)
+    rows = np.arange(len(thresholds))
+    for di in range(len(dt)):
+        iou = np.where(taken, -np.inf, ious[di][None, :])
+        last = len(gt) - 1 - np.argmax(iou[:, ::-1], axis=1)      # the highest IoU, the last of equals
+        hit = iou[rows, last] >= floor[:, 0]
+        tp[hit, di] = True
+        taken[rows[hit], last[hit]] = True
     return scores, tp
 
 

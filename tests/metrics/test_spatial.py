@@ -232,3 +232,15 @@ def test_multi_region_f1_equals_sklearn_samples_f1():
 def test_box_problem(box, size, problem):
     w, h = size if size else (None, None)
     assert spatial.box_problem(box, w, h) == problem
+
+
+def test_map_matching_ties_go_to_the_later_ground_truth_as_in_cocoeval():
+    # the first detection overlaps both ground truths with IoU 0.6 exactly and takes the later
+    # one (COCOeval); the second fits only the first ground truth (IoU 0.9), which is still free
+    t = [[[0, 0, 10, 10], [5, 0, 15, 10]]]
+    p = [[[2.5, 0, 12.5, 10], [0, 0, 9, 10]]]
+    s = [[0.9, 0.8]]
+    fam = spatial.map_family_stats(t, p, s)
+    assert fam["map_50"].value() == pytest.approx(1.0)      # both hits; with the first-of-equals rule: 0.5
+    for name, thr in FAMILY_THRESHOLDS.items():
+        assert _agree(fam[name].value(), _cocoeval(t, p, s, thr)), name
