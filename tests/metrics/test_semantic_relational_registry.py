@@ -92,6 +92,8 @@ def test_metric_modules_and_score_do_not_import_torch():
     code = ("import sys; import cxrbench.score, cxrbench.compare, cxrbench.metrics.registry, cxrbench.metrics.text, "
             "cxrbench.metrics.classification, cxrbench.metrics.calibration, cxrbench.metrics.spatial, "
             "cxrbench.metrics.attention, cxrbench.metrics.clinical_terms, cxrbench.metrics.semantic_type, "
-            "cxrbench.metrics.relational, cxrbench.metrics.bertscore; print('torch' in sys.modules)")
+            "cxrbench.metrics.relational, cxrbench.metrics.bertscore, cxrbench.stats.bootstrap, "
+            "cxrbench.stats.comparison, cxrbench.stats.stratified, cxrbench.stats.guards; "
+            "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
