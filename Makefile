@@ -11,7 +11,7 @@ DEMO_PATIENTS ?= 120
 DEMO_SEED ?= 0
 export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/.cache/torch_extensions
 
-.PHONY: venv test test-fast demo clean-demo
+.PHONY: venv test test-fast demo book clean-demo
 
 venv: $(STAMP)
 
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[train,dev,detect]'
+	$(PY) -m pip install -q -e '.[train,dev,detect,book]'
 	touch $@
 
 test: venv
@@ -41,7 +41,15 @@ DEMO_JOBS ?= 2
 
 demo: venv
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(MAKE) -j$(DEMO_JOBS) $(DEMO)/compare/comparison.json
-	@echo "demo done: $(DEMO)/stats, $(DEMO)/runs/*/checkpoint, $(DEMO)/eval/*/metrics.json, $(DEMO)/compare/comparison.md"
+	$(MAKE) book BOOK_INPUTS=$(DEMO)
+	@echo "demo done: $(DEMO)/stats, $(DEMO)/runs/*/checkpoint, $(DEMO)/eval/*/metrics.json, $(DEMO)/compare/comparison.md, book/_build/html/index.html"
+
+# The report on BOOK_INPUTS (default: book/_config.yml's cxrbench.inputs, the demo's output):
+# every notebook is executed (a failing one fails the build); figures and tables in book/_build/.
+BOOK_INPUTS ?=
+book: venv
+	$(if $(BOOK_INPUTS),CXRBENCH_BOOK_INPUTS=$(abspath $(BOOK_INPUTS))) PATH=$(CURDIR)/$(VENV)/bin:$$PATH \
+	  OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VENV)/bin/jupyter-book build book/
 
 $(DEMO)/data/synthetic_truth/generator.json: | venv
 	$(CX) synth $(DEMO)/data --patients $(DEMO_PATIENTS) --seed $(DEMO_SEED) --image-size $(DEMO_IMAGE_SIZE)
