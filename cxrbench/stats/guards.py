@@ -13,9 +13,9 @@ its row, and an interval carries the reason as a note.
   (normal, skewed and clustered-binary differences); 30 is where it comes within a few points of
   its level. The paired t, Wilcoxon and McNemar tests treat QA pairs as independent; with
   fewer than 30 studies behind them that assumption, not the test, decides the p-value.
-- :data:`MIN_DISCORDANT` = 25 discordant pairs (``n10 + n01``) for McNemar's χ² forms: below it
-  the χ² approximation of the binomial is poor and the exact binomial test (``mcnemar_exact``,
-  always valid) is the one to read (the usual rule, e.g. Fagerland, Lydersen & Laake 2013).
+- :data:`MIN_DISCORDANT` = 25 discordant pairs (``n10 + n01``) for McNemar's χ² forms: the
+  conventional rule (below it the χ² approximation of the binomial is coarse); the exact
+  binomial test (``mcnemar_exact``, valid at any count) is the one to read there.
 """
 
 from __future__ import annotations
