@@ -19,6 +19,7 @@ NO_SG = expected.EXPECTED["no_scene_graph"]["overall"]        # (-0.12, -0.08)
     (-0.20, -0.25, -0.15, True, "contradicted", "larger than"),
     (0.05, 0.02, 0.08, True, "contradicted", "other sign"),
     (0.0, np.nan, np.nan, False, "undecided", "no interval"),
+    (0.01, -0.09, 0.02, True, "undecided", "does not exclude"),      # a test rejecting the other way
 ])
 def test_verdict_rule(diff, lo, hi, sig, want, why):
     v, reason = expected.verdict(NO_SG, diff, lo, hi, sig)

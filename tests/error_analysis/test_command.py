@@ -150,3 +150,36 @@ def test_the_command_writes_the_folder_and_refuses_a_foreign_one(base, synth_ind
     proc = subprocess.run(cmd[:-4] + [str(foreign), "--n-resamples", "50", "--no-progress"], capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 1 and "not empty" in proc.stderr and (foreign / "notes.txt").read_text() == "mine"
+
+
+def test_real_data_use_the_chexpert_disagreement_proxy(base, synth_index, tmp_path):
+    """Without a truth folder the propagation comes from disagreements of the graph-derived
+    has_finding answers with the study's CheXpert labels; errors planted exactly there."""
+    import shutil
+
+    from cxrbench.evaluate.inputs import add_reference_columns
+
+    index = tmp_path / "index"
+    shutil.copytree(synth_index, index)
+    manifest = json.loads((index / "manifest.json").read_text())
+    manifest.pop("roots", None)                           # a real install: no synthetic_truth to be found
+    (index / "manifest.json").write_text(json.dumps(manifest))
+    qa = pd.read_parquet(index / "qa.parquet")
+    studies = pd.read_parquet(index / "studies.parquet")
+    frame = add_reference_columns(base.drop(columns=["max_iou", "kinds", "status"]), qa, studies)
+    binary = dict(zip(zip(qa["study_id"], qa["question_id"]), qa["answer_binary"]))
+    frame["label_true"] = pd.array([binary[k] if binary[k] >= 0 else None
+                                    for k in zip(frame["study_id"], frame["question_id"])], dtype="Int64")
+    kinds, status = propagation.proxy_kinds(frame)
+    wrong = np.array([bool(k) for k in kinds])
+    assert wrong.sum() > 0 and status.count("clean") > 0      # the generator's labeler noise makes some
+    out = tmp_path / "run"
+    out.mkdir()
+    frame["correct"] = ~wrong
+    frame.to_parquet(out / "predictions.parquet")
+    summary = analyze_run(out, tmp_path / "errors", OPTIONS, index=index)
+    assert summary["propagation"]["source"] == "chexpert_proxy"
+    prop = pd.read_csv(tmp_path / "errors" / "propagation.csv").set_index("kind")
+    assert set(prop.index) == {"proxy_graph_positive", "proxy_graph_negative", "any"}
+    assert prop.loc["any", "n"] == wrong.sum() and prop.loc["any", "error_rate"] == 1.0
+    assert prop.loc["any", "clean_error_rate"] == 0.0
