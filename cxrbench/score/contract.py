@@ -29,6 +29,18 @@ def is_blank(v) -> bool:
     return v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) or (isinstance(v, str) and not v.strip())
 
 
+def blank_mask(column: pd.Series) -> np.ndarray:
+    """:func:`is_blank` of every value of a column, vectorised (the hot path of 333K-row files)."""
+    mask = column.isna().to_numpy(dtype=bool).copy()
+    if column.dtype == object or pd.api.types.is_string_dtype(column.dtype):
+        values = column.to_numpy(dtype=object)
+        is_str = np.fromiter((type(v) is str for v in values), dtype=bool, count=len(values))
+        if is_str.any():
+            # a plain loop: numpy's fixed-width strings would copy every text at the longest one's size
+            mask[is_str] = [not v.strip() for v in values[is_str]]
+    return mask
+
+
 def _study_part(v) -> str | None:
     if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
         return None
@@ -53,7 +65,7 @@ def check_keys(frame: pd.DataFrame, source: str) -> np.ndarray:
 
     A repeated ``question_id`` without a ``study_id`` column gets its own message: that is the
     real release's template ids, and the fix is to add the study."""
-    blank = frame["question_id"].map(is_blank).to_numpy()
+    blank = blank_mask(frame["question_id"])
     if blank.any():
         raise DataError(source, f"row {int(np.flatnonzero(blank)[0])}", "empty question_id")
     keys = qa_keys(frame)

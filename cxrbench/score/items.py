@@ -16,18 +16,25 @@ import pandas as pd
 
 from cxrbench.metrics import registry
 from cxrbench.metrics.registry import MetricInputs, MetricResources
-from cxrbench.score.contract import is_blank
+from cxrbench.score.contract import blank_mask
 
 
-def applies(frame: pd.DataFrame, name: str) -> np.ndarray:
-    """Rows a metric applies to: in its question type's metric list and with its columns."""
+def applies(frame: pd.DataFrame, name: str, present: dict | None = None) -> np.ndarray:
+    """Rows a metric applies to: in its question type's metric list and with its columns.
+    ``present`` caches each column's non-blank mask across the metrics of one frame."""
     spec = registry.METRICS[name]
     table = {q: name in registry.metrics_for(q) for q in frame["question_type"].unique()}
     mask = frame["question_type"].map(table).to_numpy(dtype=bool).copy()
     for col in spec.needs:
         if col not in frame.columns:
             return np.zeros(len(frame), dtype=bool)
-        mask &= ~frame[col].map(is_blank).to_numpy(dtype=bool)
+        if present is None or col not in present:
+            has = ~blank_mask(frame[col])
+            if present is None:
+                mask &= has
+                continue
+            present[col] = has
+        mask &= present[col]
     return mask
 
 
@@ -42,10 +49,11 @@ def add_item_scores(frame: pd.DataFrame, resources: MetricResources,
     out = frame.drop(columns=["correct"], errors="ignore")   # derived here, never taken from the input
     skip = set(skip)
     signatures: dict[str, str] = {}
+    present: dict = {}
     for name, spec in registry.METRICS.items():
         if spec.kind != "item" or spec.from_column or name in skip:
             continue
-        mask = applies(out, name)
+        mask = applies(out, name, present)
         if not mask.any():
             continue
         stat = spec.statistic(MetricInputs(out.loc[mask], resources))

@@ -56,6 +56,7 @@ def build_statistics(frame: pd.DataFrame, warnings: Warnings | None = None, skip
     labels = {}
     group_cache: dict = {}
     flags = None
+    present: dict = {}
     for name, spec in registry.METRICS.items():
         if name in skip:
             continue
@@ -63,7 +64,7 @@ def build_statistics(frame: pd.DataFrame, warnings: Warnings | None = None, skip
             if name not in frame.columns:
                 continue
             v = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64).copy()
-            v[~applies(frame, name)] = np.nan
+            v[~applies(frame, name, present)] = np.nan
             if not np.isnan(v).all():
                 stat = mean_stats(name, v, signatures.get(name, ""), outcome=spec.outcome)
                 built[(name, "")] = Built(stat, ~np.isnan(v))
@@ -85,11 +86,11 @@ def build_statistics(frame: pd.DataFrame, warnings: Warnings | None = None, skip
                 if rows.any():
                     built[(name, space)] = Built(embed(spec.statistic(inputs), rows), rows, space)
         elif spec.kind == "ece":
-            rows = applies(frame, name)
+            rows = applies(frame, name, present)
             if rows.any():
                 built[(name, "")] = Built(embed(spec.statistic(MetricInputs(frame.loc[rows])), rows), rows)
         elif spec.kind == "map":
-            rows = applies(frame, name)
+            rows = applies(frame, name, present)
             if not rows.any():
                 continue
             key = spec.statistic          # the family's members share one constructor and one result
@@ -109,7 +110,7 @@ def build_statistics(frame: pd.DataFrame, warnings: Warnings | None = None, skip
                 from cxrbench.metrics.relational import question_flags
 
                 flags = question_flags(frame["question"].fillna("").astype(str).tolist())
-            rows = flags[registry.SUBSET_FLAGS[name]] & applies(frame, name)
+            rows = flags[registry.SUBSET_FLAGS[name]] & applies(frame, name, present)
             if rows.any():
                 built[(name, "")] = Built(spec.statistic(MetricInputs(frame, mask=rows)), rows)
     return built

@@ -16,18 +16,12 @@ import pandas as pd
 from cxrbench import questions
 from cxrbench.errors import DataError
 from cxrbench.metrics import registry
-from cxrbench.score.contract import REQUIRED, Warnings, check_keys, is_blank
+from cxrbench.score.contract import REQUIRED, Warnings, blank_mask, check_keys, is_blank
 
 # classes per head (label_true / label_pred are class indices; binary 1 = yes)
 HEAD_CLASSES: dict[str, int] = {"binary": 2, "region": 26, "severity": 4}
 SINGLE_LABEL_HEADS = ("binary", "severity")       # softmax heads: probs sum to 1
 PROBS_SUM_TOLERANCE = 1e-3
-
-
-def _listish(v) -> list | None:
-    if v is None or (isinstance(v, float) and np.isnan(v)):
-        return None
-    return list(v)
 
 
 def family(frame: pd.DataFrame) -> np.ndarray:
@@ -47,7 +41,9 @@ def heads(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _text_column(frame: pd.DataFrame, col: str, keys: np.ndarray, source: str) -> None:
-    bad = frame[col].map(lambda v: not (is_blank(v) or isinstance(v, str))).to_numpy()
+    values = frame[col]
+    not_text = np.fromiter((type(v) is not str for v in values.to_numpy(dtype=object)), dtype=bool, count=len(values))
+    bad = ~blank_mask(values) & not_text
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         v = frame[col].iloc[i]
@@ -59,7 +55,7 @@ def _numeric(frame: pd.DataFrame, col: str, keys: np.ndarray, source: str) -> np
     """A column as floats; a value that is not a number is an error (never silently NaN)."""
     raw = frame[col]
     v = pd.to_numeric(raw, errors="coerce").astype(float)
-    bad = v.isna() & ~raw.map(is_blank)
+    bad = v.isna() & ~blank_mask(raw)
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(source, keys[i], f"{col} is not a number: {raw.iloc[i]!r}")
@@ -120,33 +116,65 @@ def _check_unit_interval(frame, col, keys, source, warnings, fam) -> None:
     frame[col] = v
 
 
+def _box_array(rows: list) -> tuple[np.ndarray, np.ndarray] | None:
+    """All boxes of a box column as one (n_boxes, 4) float array and each box's row, or None when
+    some box is not four numbers (the slow path then names it)."""
+    lengths = np.fromiter((0 if b is None else len(b) for b in rows), dtype=np.int64, count=len(rows))
+    flat = [box for b in rows if b is not None for box in b]
+    try:
+        boxes = np.asarray(flat, dtype=np.float64).reshape(len(flat), -1) if flat else np.zeros((0, 4))
+    except (TypeError, ValueError):
+        return None
+    if boxes.shape[1] != 4:
+        return None
+    return boxes, np.repeat(np.arange(len(rows)), lengths)
+
+
 def _check_boxes(frame, keys, source, warnings) -> None:
+    """Every box four finite numbers with x2 >= x1 and y2 >= y1 (else an error naming the QA pair);
+    boxes outside their image (where its size is known) are counted. The rule is
+    :func:`cxrbench.metrics.spatial.box_problem`'s, applied to all boxes at once."""
     from cxrbench.metrics.spatial import box_problem
 
     n = len(frame)
-    width = frame["image_width"].tolist() if "image_width" in frame.columns else [None] * n
-    height = frame["image_height"].tolist() if "image_height" in frame.columns else [None] * n
+    size = np.full((n, 2), np.nan)
+    for j, c in enumerate(("image_width", "image_height")):
+        if c in frame.columns:
+            size[:, j] = pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=np.float64)
     for col in ("boxes_true", "boxes_pred"):
         if col not in frame.columns:
             continue
-        frame[col] = frame[col].map(_listish)
-        outside = []
-        for key, boxes, w, h in zip(keys, frame[col].tolist(), width, height):
-            for box in boxes or ():
-                problem = box_problem(box, None if is_blank(w) else float(w), None if is_blank(h) else float(h))
-                if problem == "malformed":
+        frame[col] = _none_for_missing(frame[col])
+        rows = frame[col].tolist()
+        found = _box_array(rows)
+        if found is None:
+            bad_rows = range(n)
+        else:
+            boxes, row = found
+            bad = ~np.isfinite(boxes).all(axis=1) | (boxes[:, 2] < boxes[:, 0]) | (boxes[:, 3] < boxes[:, 1])
+            bad_rows = np.unique(row[bad])
+            w, h = size[row, 0], size[row, 1]
+            known = np.isfinite(w) & np.isfinite(h)
+            with np.errstate(invalid="ignore"):
+                out = known & ~bad & ((boxes[:, 0] < 0) | (boxes[:, 1] < 0) | (boxes[:, 2] > w) | (boxes[:, 3] > h))
+            warnings.add(f"{col}_out_of_image", keys[np.unique(row[out])])
+        for i in bad_rows:                       # name the first malformed box (box_problem's rule)
+            for box in rows[i] or ():
+                if box_problem(box) == "malformed":
                     shown = list(box) if hasattr(box, "__iter__") else box
-                    raise DataError(source, key, f"{col}: malformed box {shown!r} "
+                    raise DataError(source, keys[i], f"{col}: malformed box {shown!r} "
                                     "(need [x1, y1, x2, y2] with x2 >= x1, y2 >= y1)")
-                if problem == "out_of_image":
-                    outside.append(key)
-                    break
-        warnings.add(f"{col}_out_of_image", outside)
     if "box_scores" in frame.columns and "boxes_pred" in frame.columns:
-        frame["box_scores"] = frame["box_scores"].map(_listish)
-        for key, b, s in zip(keys, frame["boxes_pred"].tolist(), frame["box_scores"].tolist()):
-            if s is not None and len(s) != len(b or ()):
-                raise DataError(source, key, f"{len(b or ())} predicted boxes but {len(s)} box_scores")
+        frame["box_scores"] = _none_for_missing(frame["box_scores"])
+        for key, b, sc in zip(keys, frame["boxes_pred"].tolist(), frame["box_scores"].tolist()):
+            if sc is not None and len(sc) != len(b if b is not None else ()):
+                raise DataError(source, key, f"{len(b if b is not None else ())} predicted boxes but {len(sc)} box_scores")
+
+
+def _none_for_missing(column: pd.Series) -> pd.Series:
+    """A list column with None (not NaN) where a row has no list."""
+    column = column.astype(object)
+    return column.where(column.notna(), None)
 
 
 def validate(frame: pd.DataFrame, source: str, warnings: Warnings) -> pd.DataFrame:
@@ -159,18 +187,19 @@ def validate(frame: pd.DataFrame, source: str, warnings: Warnings) -> pd.DataFra
     if len(frame) == 0:
         raise DataError(source, None, "no predictions (zero rows)")
     frame = frame.reset_index(drop=True).copy()
-    frame["question_id"] = frame["question_id"].map(lambda v: v if is_blank(v) else str(v))
+    qid_blank = blank_mask(frame["question_id"])
+    frame["question_id"] = frame["question_id"].astype(object).where(qid_blank, frame["question_id"].astype(str))
     keys = check_keys(frame, source)
     frame["question_id"] = frame["question_id"].astype(str)
     for col in ("question_type", "answer"):
-        blank = frame[col].map(is_blank).to_numpy()
+        blank = blank_mask(frame[col])
         if blank.any():
             raise DataError(source, keys[int(np.flatnonzero(blank)[0])],
                             f"empty {col}" + (" (the reference answer)" if col == "answer" else "")
                             + f"; {int(blank.sum())} row(s) in all")
     for col in ("answer", "prediction"):
         _text_column(frame, col, keys, source)
-    blank_pred = frame["prediction"].map(is_blank).to_numpy()
+    blank_pred = blank_mask(frame["prediction"])
     warnings.add("empty_prediction", keys[blank_pred])
     frame["prediction"] = frame["prediction"].where(~blank_pred, "").astype(str)
     frame["answer"] = frame["answer"].astype(str)
@@ -190,5 +219,5 @@ def validate(frame: pd.DataFrame, source: str, warnings: Warnings) -> pd.DataFra
     _check_boxes(frame, keys, source, warnings)
     for col in ("regions_true", "regions_pred", "answer_entities"):
         if col in frame.columns:
-            frame[col] = frame[col].map(_listish)
+            frame[col] = _none_for_missing(frame[col])
     return frame
