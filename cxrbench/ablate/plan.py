@@ -47,6 +47,7 @@ class StudyOptions:
     loss_bin: int = 0                     # steps per loss_curve.csv bin; 0: about 100 bins
     alpha: float = 0.05
     correction: str = "bonferroni"
+    matrix_metric: str = "exact_match"   # the ablation matrix's metric (cxrbench compare --matrix-metric)
     overwrite: bool = False
     progress: bool = True
 
@@ -63,8 +64,14 @@ class StudyOptions:
             raise ValueError(f"expected_scale must be one of {SCALES}, got {self.expected_scale!r}")
         if not 0 < self.target_fraction <= 1:
             raise ValueError(f"target_fraction must lie in (0, 1], got {self.target_fraction}")
+        if self.n_resamples < 1:
+            raise ValueError(f"n_resamples must be at least 1 (evaluate and compare bootstrap), got {self.n_resamples}")
         if self.max_steps is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be at least 1, got {self.max_steps}")
+
+    def compare_settings(self) -> dict[str, Any]:
+        """What the comparisons depend on besides the evaluations (a change redoes only them)."""
+        return {"alpha": self.alpha, "correction": self.correction, "matrix_metric": self.matrix_metric}
 
     def train_overrides(self) -> tuple[str, ...]:
         """The overrides every run is trained with (``--max-steps`` becomes ``train.max_steps``,

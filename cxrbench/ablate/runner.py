@@ -68,37 +68,88 @@ def _index_sha256(index: Path) -> str:
     return index_hash(Path(index), json.loads(path.read_text()))
 
 
-def open_manifest(study: Path, index: Path, options: StudyOptions) -> tuple[Manifest, dict[str, RunConfig]]:
-    """The study's manifest: continued when the folder holds the same study, else new (or
-    refused: a different study is never continued, nor buried without ``--overwrite``)."""
+def open_manifest(study: Path, index: Path, index_sha256: str,
+                  options: StudyOptions) -> tuple[Manifest, dict[str, RunConfig]]:
+    """The study's manifest: continued when the folder holds the same study (or the same with more
+    conditions or seeds: their steps are added), else new (or refused: a different study is never
+    continued, nor buried without ``--overwrite``)."""
     from cxrbench.io import provenance
 
     conditions, runs = resolve_configs(options.config, options.conditions, options.seeds, options.train_overrides())
     if BASELINE not in conditions:
         raise CxrbenchError(f"the conditions must include the baseline {BASELINE!r}")
-    ident = identity(options, conditions, study_config_sha256(runs), _index_sha256(index))
+    ident = identity(options, conditions, study_config_sha256(runs), index_sha256)
     by_name = {r.name: r for r in runs}
     old = Manifest.load(study)
     if old is not None and old.identity() == ident and not options.overwrite:
+        redo_compare = old.data.get("compare") != options.compare_settings()
         for step in old.steps:
             if step.status in ("running", "failed"):
                 step.status, step.message = "pending", (step.message or "interrupted")
+            if redo_compare and step.kind == "compare":   # other test settings: the trainings stay valid
+                step.status, step.fresh, step.message = "pending", True, "comparison settings changed"
+        old.data["compare"] = options.compare_settings()
         old.save()
         return old, by_name
+    if old is not None and not options.overwrite and _extends(old, ident, runs):
+        return _extend(old, ident, runs, options), by_name
     if old is not None and not options.overwrite:
         changed = changed_fields(old.identity(), ident)
+        if {"conditions", "seeds"} & set(changed):        # the hash of every run's config follows from them
+            changed = [c for c in changed if c != "config.sha256"]
         raise CxrbenchError(f"{study}: holds a study with another {', '.join(changed)}; choose another --out, or "
                             "--overwrite to start this one over (only what the study wrote is replaced)")
-    meta = {r.name: {"condition": r.condition, "seed": r.seed, "config_sha256": r.sha256,
-                     "scene_graph": r.scene_graph, "cache": None} for r in runs}
+    meta = {r.name: _run_meta(r) for r in runs}
     steps = plan_steps(conditions, options.seeds)
     for step in steps:
         step.fresh = old is not None
     prov = provenance(COMMAND)
     manifest = new_manifest(study, index, ident, meta, steps, {k: prov[k] for k in ("command", "git_commit",
                                                                                     "python", "packages")})
+    manifest.data["compare"] = options.compare_settings()
     manifest.save()
     return manifest, by_name
+
+
+def _run_meta(r: RunConfig) -> dict:
+    return {"condition": r.condition, "seed": r.seed, "config_sha256": r.sha256, "scene_graph": r.scene_graph,
+            "cache": None}
+
+
+def _extends(old: Manifest, ident: dict, runs: list[RunConfig]) -> bool:
+    """The new study is the old one with more conditions or seeds: everything else equal, and
+    every run the old study has is configured as before."""
+    before = old.identity()
+    same = {k: v for k, v in ident.items() if k not in ("conditions", "seeds", "config")}
+    if any(before.get(k) != v for k, v in same.items()):
+        return False
+    if {k: v for k, v in ident["config"].items() if k != "sha256"} != \
+            {k: v for k, v in (before["config"] or {}).items() if k != "sha256"}:
+        return False
+    if not (set(before["conditions"]) <= set(ident["conditions"]) and set(before["seeds"]) <= set(ident["seeds"])):
+        return False
+    old_runs = old.data["runs"]
+    return all(old_runs[r.name]["config_sha256"] == r.sha256 for r in runs if r.name in old_runs)
+
+
+def _extend(old: Manifest, ident: dict, runs: list[RunConfig], options: StudyOptions) -> Manifest:
+    """Add the new runs' steps; finished steps are kept, the comparisons of seeds that gained a
+    condition are redone."""
+    kept = {s.id: s for s in old.steps}
+    steps = plan_steps(ident["conditions"], tuple(ident["seeds"]))
+    for i, step in enumerate(steps):
+        if step.id in kept:
+            steps[i] = kept[step.id]
+            if steps[i].status in ("running", "failed"):
+                steps[i].status = "pending"
+        if step.kind == "compare" and (step.id not in kept or set(old.data["conditions"]) != set(ident["conditions"])):
+            steps[i].status, steps[i].fresh = "pending", step.id in kept
+    old.steps = steps
+    old.data.update(conditions=ident["conditions"], seeds=ident["seeds"], config=ident["config"],
+                    compare=options.compare_settings())
+    old.data["runs"] = {r.name: old.data["runs"].get(r.name) or _run_meta(r) for r in runs}
+    old.save()
+    return old
 
 
 class Scheduler:
@@ -160,7 +211,7 @@ class Scheduler:
             args = ["compare", eval_dir(BASELINE, step.seed),
                     *(eval_dir(c, step.seed) for c in conditions if c != BASELINE), "--out", compare_dir(step.seed),
                     "--n-resamples", str(o.n_resamples), "--seed", str(o.bootstrap_seed), "--alpha", str(o.alpha),
-                    "--correction", o.correction, "--no-progress"]
+                    "--correction", o.correction, "--matrix-metric", o.matrix_metric, "--no-progress"]
         if step.fresh and step.kind != "train":
             args.append("--overwrite")
         return args
@@ -262,14 +313,15 @@ def run_study(index: Path, out: Path, options: StudyOptions) -> Manifest:
     from cxrbench.ablate.summary import write_summary
 
     study = Path(out)
-    claim = OutputDir.claim(study, COMMAND, overwrite=options.overwrite)    # before any work
+    index_sha256 = _index_sha256(Path(index))
+    claim = OutputDir.claim(study, COMMAND, overwrite=options.overwrite)    # before any long work
     with _locked(study):
         claim.adopt(*ENTRIES)
-        manifest, runs = open_manifest(study, Path(index), options)
+        manifest, runs = open_manifest(study, Path(index), index_sha256, options)
         Scheduler(study, Path(index), manifest, runs, options).run()
         failed = [s for s in manifest.steps if s.status == "failed"]
         summary = manifest.step("summary")
-        if not failed and summary.status != "done":
+        if not failed:   # always rewritten (seconds): summary options may differ from the last run's
             write_summary(claim, manifest, options, keep=ENTRIES)
             summary.status, summary.attempts, summary.fresh = "done", summary.attempts + 1, False
             manifest.save()

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from cxrbench import vocab
 from cxrbench.ablate.plan import SCALES
+from cxrbench.metrics import registry
 from cxrbench.stats.multitest import CORRECTIONS
 
 
@@ -37,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="training config override for every run, e.g. --set train.lr=1e-4 (repeatable)")
     parser.add_argument("--n-resamples", type=int, default=10_000, help="bootstrap resamples (default 10000)")
     parser.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the bootstrap (default 0)")
-    parser.add_argument("--skip", nargs="*", default=[], metavar="METRIC",
+    parser.add_argument("--skip", nargs="*", default=[], metavar="METRIC", choices=sorted(registry.METRICS),
                         help="metrics evaluate leaves out (e.g. bertscore_f1 for a quick CPU study)")
     parser.add_argument("--jobs", type=int, default=1, help="steps run at the same time (default 1)")
     parser.add_argument("--no-shared-features", dest="share_features", action="store_false",
@@ -54,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, default=0.05, help="family-wise error rate (default 0.05)")
     parser.add_argument("--correction", choices=CORRECTIONS, default="bonferroni",
                         help="multiple-comparison correction (default bonferroni)")
+    parser.add_argument("--matrix-metric", default="exact_match", choices=sorted(registry.METRICS),
+                        help="metric of the ablation and expected matrices (default exact_match; e.g. "
+                             "pointing_accuracy for the localisation questions alone)")
     parser.add_argument("--overwrite", action="store_true",
                         help="start the study over (replaces only what the study wrote; feature caches are kept)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -66,8 +70,6 @@ def run(args: argparse.Namespace) -> int:
     from cxrbench.ablate.runner import run_study
     from cxrbench.errors import CxrbenchError
 
-    if args.n_resamples < 1:
-        raise CxrbenchError(f"--n-resamples must be at least 1, got {args.n_resamples}")
     try:
         options = StudyOptions(config=args.config, conditions=tuple(args.conditions or ()), seeds=tuple(args.seeds),
                                split=args.split, max_steps=args.max_steps, overrides=tuple(args.overrides),
@@ -75,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
                                jobs=args.jobs, share_features=args.share_features, seed_test=args.seed_test,
                                expected_scale=args.expected_scale, targets=tuple(args.targets),
                                target_fraction=args.target_fraction, loss_bin=args.loss_bin, alpha=args.alpha,
-                               correction=args.correction, overwrite=args.overwrite, progress=not args.no_progress)
+                               correction=args.correction, matrix_metric=args.matrix_metric, overwrite=args.overwrite,
+                               progress=not args.no_progress)
     except ValueError as err:
         raise CxrbenchError(str(err)) from None
     manifest = run_study(args.index, args.out, options)

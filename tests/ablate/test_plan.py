@@ -91,3 +91,58 @@ def test_configs_are_resolved_by_the_model_package_in_a_subprocess():
     assert "full" in all_conditions and len(all_conditions) == 6
     with pytest.raises(CxrbenchError, match="unknown"):
         resolve_configs("tiny", ("full", "no_such_condition"), (0,), ())
+
+
+def test_a_foreign_folder_and_a_running_study_are_refused_before_any_work(synth_index, tmp_path):
+    import fcntl
+
+    from cxrbench.ablate.runner import LOCK, run_study
+
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    with pytest.raises(CxrbenchError, match="not empty"):
+        run_study(synth_index, foreign, StudyOptions(conditions=("full", "no_scene_graph")))
+    assert [p.name for p in foreign.iterdir()] == ["notes.txt"]
+    with pytest.raises(CxrbenchError, match="not an index"):
+        run_study(tmp_path / "nothing", tmp_path / "study", StudyOptions())
+    assert not (tmp_path / "study").exists()
+    from cxrbench.outputs import OutputDir
+
+    study = tmp_path / "busy"
+    OutputDir.claim(study, "cxrbench ablate")                    # a study another process is running
+    with open(study / LOCK, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(CxrbenchError, match="another cxrbench ablate is running"):
+            run_study(synth_index, study, StudyOptions(conditions=("full", "no_scene_graph")))
+
+
+def test_a_study_grows_by_conditions_and_seeds_and_refuses_other_changes(synth_index, tmp_path):
+    from cxrbench.ablate.runner import _index_sha256, open_manifest
+
+    sha = _index_sha256(synth_index)
+    first = StudyOptions(conditions=("full", "no_scene_graph"), max_steps=5)
+    manifest, _ = open_manifest(tmp_path, synth_index, sha, first)
+    for step in manifest.steps:
+        step.status, step.attempts = "done", 1
+    manifest.data["runs"]["full/seed0"]["cache"] = "features/x-0.h5"
+    manifest.save()
+    grown = StudyOptions(conditions=("full", "no_scene_graph", "late_fusion"), seeds=(0, 1), max_steps=5)
+    manifest, _ = open_manifest(tmp_path, synth_index, sha, grown)
+    status = {s.id: (s.status, s.fresh) for s in manifest.steps}
+    assert status["train/full/seed0"] == ("done", False) and status["evaluate/no_scene_graph/seed0"] == ("done", False)
+    assert status["compare/seed0"] == ("pending", True)          # it gains late_fusion: redone with --overwrite
+    assert status["train/late_fusion/seed0"] == ("pending", False) and status["train/full/seed1"][0] == "pending"
+    assert manifest.data["runs"]["full/seed0"]["cache"] == "features/x-0.h5"
+    assert manifest.data["seeds"] == [0, 1] and len(manifest.data["runs"]) == 6
+    again, _ = open_manifest(tmp_path, synth_index, sha, grown)    # the same study: continued as it is
+    assert [s.status for s in again.steps] == [s.status for s in manifest.steps]
+    with pytest.raises(CxrbenchError, match="another config.max_steps"):
+        open_manifest(tmp_path, synth_index, sha, StudyOptions(conditions=("full", "no_scene_graph"), max_steps=6))
+    with pytest.raises(CxrbenchError, match=r"another conditions, seeds; choose"):
+        open_manifest(tmp_path, synth_index, sha, StudyOptions(conditions=("full", "late_fusion"), max_steps=5))
+    recompared = StudyOptions(conditions=grown.conditions, seeds=(0, 1), max_steps=5, correction="holm")
+    manifest, _ = open_manifest(tmp_path, synth_index, sha, recompared)
+    assert {s.id: s.status for s in manifest.steps if s.kind == "train"} == \
+        {s.id: s.status for s in again.steps if s.kind == "train"}
+    assert manifest.data["compare"]["correction"] == "holm"
