@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping
 import orjson
 
 from cxrbench import vocab
-from cxrbench.errors import DataError
+from cxrbench.errors import DataError, reading
 
 DATASET_INFO = "dataset_info.json"
 
@@ -430,10 +430,12 @@ def load_vocabulary(path: str | Path) -> Vocabulary:
         from cxrbench.data.layout import resolve_roots
 
         p = resolve_roots(p).dataset_info
+    if not p.exists():
+        raise DataError(str(p), None, "dataset_info.json not found")
+    with reading(p, what="JSON file"):
+        data = p.read_bytes()
     try:
-        info = orjson.loads(p.read_bytes())
-    except FileNotFoundError:
-        raise DataError(str(p), None, "dataset_info.json not found") from None
+        info = orjson.loads(data)
     except orjson.JSONDecodeError as err:
         raise DataError(str(p), f"char {err.pos}", f"malformed JSON: {err.msg}") from None
     return parse_dataset_info(info, str(p))

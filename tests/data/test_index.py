@@ -40,15 +40,17 @@ def test_index_files_and_columns(synth_index):
 
 
 def _brute_force(root) -> pd.DataFrame:
-    """The join the index makes, done the naive way: json.load of every qa.json + pandas merges."""
+    """The join the index makes, done the naive way: json.load of every qa.json + pandas merges on
+    the QA-pair key (study_id, question_id); column names by meaning, ratings by their N_GRADE
+    prefix or integer (either encoding)."""
     jpg, qba = root / L.JPG_DIR, root / L.QBA_DIR
     split = pd.read_csv(jpg / L.SPLIT_CSV)
     meta = pd.read_csv(jpg / L.METADATA_CSV)
     cx = pd.read_csv(jpg / L.CHEXPERT_CSV)
-    qmeta = pd.read_csv(qba / "metadata" / "question_metadata.csv.gz")
-    qmap = pd.read_csv(qba / L.QUALITY_MAPPINGS)
-    grade = qmap[qmap.quality_field == "rating"].set_index("raw_value")["rating"]
-    qmeta["quality"] = qmeta["quality"].map(grade)
+    qmeta = pd.read_parquet(qba / "metadata" / "question_metadata.parquet").reset_index()
+    qmeta = qmeta.rename(columns={c: L.column_meaning(c) for c in qmeta.columns})
+    qmeta["study_id"] = qmeta["study_id"].str[1:].astype("int64")
+    qmeta["quality"] = [vocab.QUALITY_GRADES[::-1][int(str(v).split("_")[0])] for v in qmeta["quality"]]
     rows = []
     with zipfile.ZipFile(qba / L.QA_ZIP) as zf:
         for name in zf.namelist():
@@ -59,7 +61,8 @@ def _brute_force(root) -> pd.DataFrame:
                              "subject_id": int(doc["patient_id"][1:]), "question": q["question"],
                              "question_type": questions.normalize_question_type(q["question_type"], q["question_strategy"]),
                              "answer": " ".join(a["text"] for a in mains), "_mains": mains})
-    qa = pd.DataFrame(rows).merge(qmeta[["question_id", "quality"]], on="question_id", how="left")
+    qa = pd.DataFrame(rows).merge(qmeta[["study_id", "question_id", "quality"]], on=["study_id", "question_id"],
+                                  how="left", validate="one_to_one")
     study_split = split.groupby("study_id")["split"].first().reset_index()
     frontal = meta[meta.ViewPosition.isin(["PA", "AP"])].copy()
     frontal["rank"] = frontal.ViewPosition.map({"PA": 0, "AP": 1})
@@ -68,12 +71,12 @@ def _brute_force(root) -> pd.DataFrame:
     qa = qa.merge(study_split, on="study_id").merge(prim[["study_id", "image_id", "view", "image_width", "image_height"]],
                                                      on="study_id", how="left")
     qa = qa.merge(cx, on=["subject_id", "study_id"], how="left")
-    return qa.sort_values("question_id").reset_index(drop=True)
+    return qa.sort_values(["study_id", "question_id"]).reset_index(drop=True)
 
 
 def test_index_rows_equal_brute_force_join(synth_root, synth_index):
     want = _brute_force(synth_root)
-    got = pq.read_table(synth_index / "qa.parquet").to_pandas().sort_values("question_id").reset_index(drop=True)
+    got = pq.read_table(synth_index / "qa.parquet").to_pandas().sort_values(["study_id", "question_id"]).reset_index(drop=True)
     assert len(got) == len(want) > 1000
     for col in ("question_id", "study_id", "subject_id", "split", "question_type", "question", "answer", "quality"):
         assert got[col].tolist() == want[col].tolist(), col

@@ -10,11 +10,13 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from cxrbench import questions
 from cxrbench.cli import main as cli_main
 from cxrbench.data import layout as L
 from cxrbench.data.chexpert import read_labels
 from cxrbench.data.index import build_index
 from cxrbench.data.layout import resolve_roots
+from cxrbench.data.readers import StudyJson
 from cxrbench.errors import DataError
 from tests.data.helpers import clone, edit_json, first_member, rewrite_member
 
@@ -125,12 +127,14 @@ def test_bad_chexpert_value_names_row(synth_root, tmp_path):
 def test_quality_code_without_mapping_names_question(synth_root, tmp_path):
     root = clone(synth_root, tmp_path)
     path = root / L.QBA_DIR / "metadata" / "question_metadata.parquet"
-    t = pq.read_table(path).to_pandas()
-    t.loc[0, "quality"] = 9
+    t = pq.read_table(path).to_pandas().reset_index()          # the ids may be the pandas index
+    col = next(c for c in t.columns if L.column_meaning(c) == "quality")
+    bad = 9 if pd.api.types.is_integer_dtype(t[col]) else "9_"  # 9 on the 0-6 scale, in either spelling
+    t.loc[0, col] = bad
     t.to_parquet(path, index=False)
     msg = index_error(root, tmp_path)
     assert str(path) in msg and f"study {t.study_id[0]}, question {t.question_id[0]}" in msg
-    assert "quality value 9 is not a rating" in msg and "np." not in msg
+    assert f"quality value {bad!r} is not a rating" in msg and "np." not in msg
 
 
 def test_cli_reports_data_errors_in_one_line_with_exit_code_1(synth_root, tmp_path, capsys):
@@ -154,20 +158,22 @@ def test_missing_boxes_and_unknown_names_are_counted(synth_root, synth_index, tm
     studies = pq.read_table(synth_index / "studies.parquet").to_pandas()
     row = studies[studies.image_id.notna()].iloc[0]
     root = clone(synth_root, tmp_path)
-    member = L.study_member(int(row.subject_id), int(row.study_id), "qa")
+    folders = StudyJson(root / L.QBA_DIR)
+    member = folders.top_folder("qa") + L.study_member(int(row.subject_id), int(row.study_id), "qa")
 
     def edit(doc):
         for q in doc["questions"]:
             main = q["answers"][0]
             loc = main["localization"].get(row.image_id)
-            if q["question_type"] == "where_is_finding" or (loc and loc["bboxes"] and main["regions"]):
+            if questions.normalize_question_type(q["question_type"], q["question_strategy"]) == "D03_where_is_finding" or (
+                    loc and loc["bboxes"] and main["regions"]):
                 loc["bboxes"] = []
                 main["regions"] = [*main["regions"], "left elbow"]
                 main["obs_entities"] = [*main["obs_entities"], "unicorn sign"]
                 return
 
     rewrite_member(root / L.QBA_DIR / L.QA_ZIP, member, edit_json(edit))
-    sg_member = L.study_member(int(row.subject_id), int(row.study_id), "scene_graph")
+    sg_member = folders.top_folder("scene_graph") + L.study_member(int(row.subject_id), int(row.study_id), "scene_graph")
 
     def drop_obs_box(doc):
         o = next(o for o in doc["observations"].values() if o["localization"][row.image_id]["bboxes"])
@@ -189,7 +195,7 @@ def test_extracted_folders_and_separate_release_roots_give_the_same_index(synth_
     qba = root / L.QBA_DIR
     for name in ("qa", "scene_data"):
         with zipfile.ZipFile(qba / f"{name}.zip") as z:
-            z.extractall(qba / name)
+            z.extractall(qba if StudyJson(qba).top_folder("qa" if name == "qa" else "scene_graph") else qba / name)
         (qba / f"{name}.zip").unlink()
     # PhysioNet's layout: physionet.org/files/<name>/<version>/
     phys = tmp_path / "physionet.org" / "files"

@@ -1,4 +1,7 @@
-"""The synthetic generator: determinism, release layout (names, columns, keys), and its model of the data."""
+"""The synthetic generator: determinism, release layout (names, columns, keys), and its model of the data.
+
+Tests of file names, columns and JSON keys read the legacy spelling (``synth_root_legacy``); the
+real spelling and the equality of the two are tested in test_encodings.py."""
 
 from __future__ import annotations
 
@@ -36,8 +39,8 @@ def test_same_seed_gives_byte_identical_tree_whatever_the_workers(tmp_path):
 JPG_FILES = (L.METADATA_CSV, L.SPLIT_CSV, L.CHEXPERT_CSV, L.NEGBIO_CSV, L.GOLD_CSV, L.IMAGE_FILENAMES)
 
 
-def test_release_file_names(synth_root):
-    jpg, qba = synth_root / "mimic-cxr-jpg", synth_root / "mimic-ext-cxr-qba"
+def test_release_file_names(synth_root_legacy):
+    jpg, qba = synth_root_legacy / "mimic-cxr-jpg", synth_root_legacy / "mimic-ext-cxr-qba"
     for name in ("mimic-cxr-2.0.0-metadata.csv.gz", "mimic-cxr-2.0.0-split.csv.gz", "mimic-cxr-2.0.0-chexpert.csv.gz",
                  "mimic-cxr-2.0.0-negbio.csv.gz", "mimic-cxr-2.1.0-test-set-labeled.csv", "IMAGE_FILENAMES"):
         assert (jpg / name).is_file(), name
@@ -63,8 +66,8 @@ def test_release_file_names(synth_root):
         assert all(i.date_time == (1980, 1, 1, 0, 0, 0) for i in z.infolist())
 
 
-def test_release_columns_and_values(synth_root):
-    jpg, qba = synth_root / "mimic-cxr-jpg", synth_root / "mimic-ext-cxr-qba"
+def test_release_columns_and_values(synth_root_legacy):
+    jpg, qba = synth_root_legacy / "mimic-cxr-jpg", synth_root_legacy / "mimic-ext-cxr-qba"
     meta = pd.read_csv(jpg / L.METADATA_CSV)
     assert tuple(meta.columns) == ("dicom_id", "subject_id", "study_id", "PerformedProcedureStepDescription", "ViewPosition",
                                    "Rows", "Columns", "StudyDate", "StudyTime", "ProcedureCodeSequence_CodeMeaning",
@@ -122,9 +125,9 @@ def _docs(synth_root, zip_name, kind):
                 yield json.loads(z.read(n))
 
 
-def test_scene_graph_and_qa_keys(synth_root):
+def test_scene_graph_and_qa_keys(synth_root_legacy):
     n_children = 0
-    for sg in _docs(synth_root, "scene_data.zip", "scene_graph"):
+    for sg in _docs(synth_root_legacy, "scene_data.zip", "scene_graph"):
         assert set(SCENE_KEYS) <= set(sg)
         assert set(sg["observations"]) >= set(sg["top_level_obs_ids"])
         for o in sg["observations"].values():
@@ -138,7 +141,7 @@ def test_scene_graph_and_qa_keys(synth_root):
         assert {r["relation_type"] for r in sg["region_region_relations"]} <= {"sub_region", "left", "right", "above", "below", "adjacent"}
     assert n_children > 10
     seen_types = set()
-    for doc in _docs(synth_root, "qa.zip", "qa"):
+    for doc in _docs(synth_root_legacy, "qa.zip", "qa"):
         assert re.fullmatch(r"p1\d{7}", doc["patient_id"]) and re.fullmatch(r"s5\d{7}", doc["study_id"])
         assert 30 <= len(doc["questions"]) <= 70
         for q in doc["questions"]:
@@ -154,8 +157,8 @@ def test_scene_graph_and_qa_keys(synth_root):
     assert seen_types == {q.code for q in questions.QUESTION_TYPES}
 
 
-def test_yes_no_and_severity_answers(synth_root):
-    for doc in _docs(synth_root, "qa.zip", "qa"):
+def test_yes_no_and_severity_answers(synth_root_legacy):
+    for doc in _docs(synth_root_legacy, "qa.zip", "qa"):
         for q in doc["questions"]:
             main = [a for a in q["answers"] if a["answer_type"] == "main_answer"]
             if q["question_type"] in ("is_abnormal", "is_normal", "has_finding", "has_device", "has_devices",
@@ -168,15 +171,15 @@ def test_yes_no_and_severity_answers(synth_root):
                 assert main[0]["regions"] and all(r in main[0]["text"] for r in main[0]["regions"])
 
 
-def test_overall_quality_is_the_minimum_of_scene_graph_and_answers(synth_root):
-    qba = synth_root / "mimic-ext-cxr-qba"
+def test_overall_quality_is_the_minimum_of_scene_graph_and_answers(synth_root_legacy):
+    qba = synth_root_legacy / "mimic-ext-cxr-qba"
     mapping, note = load_mapping(qba / "quality_mappings.csv")
     assert note is None
     mapping = QualityDecoder(mapping)
     qmeta = pd.read_parquet(qba / "metadata" / "question_metadata.parquet").set_index("question_id")["quality"]
     smeta = pd.read_parquet(qba / "metadata" / "study_metadata.parquet").set_index("study_id")["quality"]
     n = 0
-    for doc in _docs(synth_root, "qa.zip", "qa"):
+    for doc in _docs(synth_root_legacy, "qa.zip", "qa"):
         study = mapping.to_grade(int(smeta[doc["study_id"]]))
         for q in doc["questions"]:
             grades = [study, mapping.to_grade(q["question_quality"])]
@@ -191,8 +194,8 @@ def test_overall_quality_is_the_minimum_of_scene_graph_and_answers(synth_root):
     assert n > 1000
 
 
-def test_exports_are_quality_and_frontal_subsets(synth_root):
-    qba = synth_root / "mimic-ext-cxr-qba"
+def test_exports_are_quality_and_frontal_subsets(synth_root_legacy):
+    qba = synth_root_legacy / "mimic-ext-cxr-qba"
     full = pd.read_parquet(qba / "metadata" / "question_metadata.parquet")
     images = pd.read_parquet(qba / "metadata" / "image_metadata.parquet")
     sets = {}

@@ -142,6 +142,10 @@ def qa_zip_missing(root, out):
     qa_zip(root).unlink()
 
 
+def malformed_dataset_info(root, out):
+    (root / L.QBA_DIR / "metadata" / "dataset_info.json").write_text('{"regions": ["left lung", ')
+
+
 def nothing(root, out):
     pass
 
@@ -206,6 +210,9 @@ PROBES = [
           ("not empty and not an output folder of 'cxrbench index'",), root_untouched),
     Probe("--out is a file", output_is_a_file, INDEX, 1, ("exists and is not a directory",)),
     Probe("--no-progress silences every bar", nothing, INDEX, 0, ("wrote",), no_progress_bars),
+    Probe("malformed dataset_info.json", malformed_dataset_info, INDEX, 1, ("dataset_info.json", "malformed JSON")),
+    Probe("check: empty question_metadata.parquet", empty_question_metadata, CHECK, 1,
+          ("unreadable table in metadata/question_metadata.parquet", "unreadable Parquet file")),
     Probe("check: clean tree", nothing, CHECK, 0, ("problems (the readers stop here): none", "index: would succeed")),
     Probe("check: unknown rating value", unknown_rating_value, CHECK, 1, ("unknown rating value", "would FAIL")),
     Probe("check: qa.zip missing", qa_zip_missing, CHECK, 1, ("missing or unreadable archive in qa.zip",)),
