@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="resampling unit: study_id, subject_id or the QA pair; auto = study when "
                              "predictions carry study_id, else pair (default auto)")
     parser.add_argument("--method", choices=METHODS, default="percentile", help="bootstrap CI (default percentile)")
+    parser.add_argument("--ci-draw", choices=("shared", "per-stratum"), default="shared",
+                        help="shared: every stratum's paired bootstrap from one draw of units; per-stratum: each "
+                             "stratum resampled on its own units (docs/statistics.md)")
     parser.add_argument("--confidence", type=float, default=0.95, help="CI level (default 0.95)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
     parser.add_argument("--alpha", type=float, default=0.05, help="family-wise error rate (default 0.05)")
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
             raise CxrbenchError(f"--{name} must lie strictly between 0 and 1, got {getattr(args, name)}")
     settings = ComparisonSettings(n_resamples=args.n_resamples, confidence=args.confidence, method=args.method,
                                   seed=args.seed, alpha=args.alpha, correction=args.correction,
-                                  family=args.family, tests=tuple(args.tests))
+                                  family=args.family, tests=tuple(args.tests), draw=args.ci_draw.replace("-", "_"))
     options = CompareOptions(settings=settings, unit=args.unit, intersect=args.intersect,
                              metrics=tuple(args.metrics or ()), matrix_metric=args.matrix_metric,
                              matrix_test=args.matrix_test, overwrite=args.overwrite, progress=not args.no_progress)
