@@ -1,7 +1,7 @@
 """Statistics written as design 15.3 asks, from the numbers of metrics.json and comparison.json,
 with :mod:`cxrbench.stats.report` (the formatters ``cxrbench compare`` also uses):
 
-- every metric: ``0.713 [95% CI: 0.692, 0.735]``;
+- every metric: ``0.713 [95% CI: 0.692, 0.735]`` (``n/a`` when undefined);
 - continuous comparison (paired t): ``t(99) = 2.31, p = 0.023, d = 0.23``;
 - binary comparison (McNemar): ``χ²(1) = 6.23, p = 0.013``;
 - paired bootstrap: ``Δ = 0.012 [95% CI: 0.004, 0.020], p = 0.003``;
@@ -28,10 +28,13 @@ def ci(entry: dict | None, digits: int = 3, confidence: float = 0.95) -> str:
     if not entry:
         return "n/a"
     lo, hi = (entry.get("ci") or [None, None])[:2]
-    return report.format_ci(_nan(entry.get("value")), _nan(lo), _nan(hi), confidence, digits)
+    return ci_values(entry.get("value"), lo, hi, digits, confidence)
 
 
 def ci_values(value, low, high, digits: int = 3, confidence: float = 0.95) -> str:
+    """``value [95% CI: lo, hi]``; an undefined value is ``n/a`` (its interval is too)."""
+    if math.isnan(_nan(value)):
+        return "n/a"
     return report.format_ci(_nan(value), _nan(low), _nan(high), confidence, digits)
 
 

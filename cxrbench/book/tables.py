@@ -16,10 +16,24 @@ def _cell(x) -> str:
     return str(x).replace("|", "\\|").replace("*", "\\*")
 
 
+def _missing(v) -> bool:
+    return v is None or (pd.api.types.is_scalar(v) and pd.isna(v))
+
+
+def _whole_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Float columns holding only whole numbers (counts, steps, seeds with gaps) as integers: 30, not 30.0."""
+    out = frame.copy()
+    for col in out.columns:
+        values = out[col]
+        if pd.api.types.is_float_dtype(values) and values.notna().any() and (values.dropna() % 1 == 0).all():
+            out[col] = values.astype("Int64")
+    return out
+
+
 def markdown(frame: pd.DataFrame) -> str:
     shown = frame.copy()
     for col in shown.columns:
-        shown[col] = shown[col].map(lambda v: "" if v is None or (isinstance(v, float) and pd.isna(v)) else _cell(v))
+        shown[col] = shown[col].map(lambda v: "" if _missing(v) else _cell(v))
     shown.columns = [_cell(c) for c in shown.columns]
     return shown.to_markdown(index=False, disable_numparse=True)
 
@@ -30,7 +44,7 @@ def write(frame: pd.DataFrame, name: str, folder: Path, raw: pd.DataFrame | None
     folder.mkdir(parents=True, exist_ok=True)
     csv, tex = folder / f"{name}.csv", folder / f"{name}.tex"
     atomic_write_text(csv, (frame if raw is None else raw).to_csv(index=False, lineterminator="\n"))
-    atomic_write_text(tex, frame.to_latex(index=False, escape=True, na_rep=""))
+    atomic_write_text(tex, frame.to_latex(index=False, escape=True, na_rep="", float_format=lambda x: f"{x:g}"))
     return [csv, tex]
 
 
@@ -39,7 +53,7 @@ def show(frame: pd.DataFrame, name: str, settings, caption: str | None = None, r
     display (Markdown, rendered as a table by the book)."""
     from IPython.display import Markdown
 
-    frame = aggregate_only(frame, settings.publication)
+    frame = _whole_numbers(aggregate_only(frame, settings.publication))
     raw = None if raw is None else aggregate_only(raw, settings.publication)
     write(frame, name, settings.tables, raw)
     head = f"**Table {name}.** {caption}\n\n" if caption else ""

@@ -19,7 +19,8 @@ from cxrbench.errors import CxrbenchError
 
 def test_metric_entry_as_mean_and_ci():
     assert fmt.ci({"value": 0.71349, "ci": [0.6921, 0.7352], "n": 9}) == "0.713 [95% CI: 0.692, 0.735]"
-    assert fmt.ci({"value": None, "ci": [None, None], "n": 0}) == "n/a [95% CI: n/a, n/a]"
+    assert fmt.ci({"value": None, "ci": [None, None], "n": 0}) == "n/a"
+    assert fmt.ci({"value": 1.0, "ci": [None, None], "n": 3}) == "1.000 [95% CI: n/a, n/a]"      # no CI computed
     assert fmt.ci(None) == "n/a"
 
 

@@ -14,7 +14,8 @@ from bs4 import BeautifulSoup
 
 from tests.book.conftest import BOOK, CHAPTERS, build_book
 
-pytestmark = pytest.mark.slow
+# one worker builds the book once for the module (loadgroup keeps the group together)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("book")]
 
 FIGURES = ("data_polarity", "data_region_categories", "data_quality", "training_loss", "training_validation",
            "results_by_question_type", "chexpert_auroc_full", "calibration_reliability", "spatial_overall",
@@ -35,7 +36,8 @@ def _built(result, out: Path) -> Path:
 
 
 def _text(html: Path) -> str:
-    return BeautifulSoup(html.read_text(), "html.parser").get_text(" ")
+    """The page's text, whitespace collapsed."""
+    return " ".join(BeautifulSoup(html.read_text(), "html.parser").get_text(" ").split())
 
 
 def _pages(html: Path) -> list[Path]:
@@ -45,7 +47,7 @@ def _pages(html: Path) -> list[Path]:
 @pytest.fixture(scope="module")
 def book(book_inputs, tmp_path_factory) -> tuple[Path, Path]:
     out = tmp_path_factory.mktemp("book")
-    return _built(build_book(BOOK, out, book_inputs, publication="off"), out), out
+    return _built(build_book(BOOK, out, book_inputs), out), out          # publication: auto, the default
 
 
 def test_every_chapter_built_without_errors(book):
@@ -152,8 +154,7 @@ def _leaks(html: Path, ids, texts, images) -> dict[str, list[str]]:
         text = _text(page)
         numbers = set(re.findall(r"\d+", text))
         found["ids"] += [f"{page.name}: {i}" for i in ids if i in numbers]
-        flat = " ".join(text.split())
-        found["texts"] += [f"{page.name}: {t[:40]}" for t in texts if " ".join(t.split()) in flat]
+        found["texts"] += [f"{page.name}: {t[:40]}" for t in texts if " ".join(t.split()) in text]
     for img in (html / "_images").glob("*"):
         if img.read_bytes() in images:
             found["images"].append(img.name)
@@ -174,22 +175,18 @@ def test_publication_mode_leaves_no_content(book, book_inputs, tmp_path):
     assert "attention overlays show studies and are left out" in _text(html / "analyses" / "07_explainability.html")
 
 
-def test_synthetic_default_is_not_publication_mode_and_real_data_is(book, book_inputs, tmp_path):
-    assert "Publication mode: off (set off" in _text(book[0] / "intro.html")
+def test_synthetic_default_is_not_publication_mode_and_real_data_is(book, book_inputs, tmp_path, monkeypatch):
+    assert "Publication mode: off (auto: all 1 dataset root(s) were written by cxrbench synth)" in \
+        _text(book[0] / "intro.html")
     from cxrbench.book.settings import load
 
-    real = tmp_path / "real"
-    shutil.copytree(book_inputs / "eval" / "full", real / "eval" / "full",
-                    ignore=shutil.ignore_patterns("shards"))
-    import os
-    os.environ.pop("CXRBENCH_BOOK_PUBLICATION", None)
-    try:
-        os.environ["CXRBENCH_BOOK_INPUTS"] = str(book_inputs)
-        assert load(BOOK).publication is False            # the synthetic generator's data
-        os.environ["CXRBENCH_BOOK_INPUTS"] = str(real)
-        assert load(BOOK).publication is True             # no dataset known: aggregates only
-    finally:
-        os.environ.pop("CXRBENCH_BOOK_INPUTS", None)
+    real = tmp_path / "real"               # a run dir whose dataset cannot be found: treated as real data
+    shutil.copytree(book_inputs / "eval" / "full", real / "eval" / "full", ignore=shutil.ignore_patterns("shards"))
+    monkeypatch.delenv("CXRBENCH_BOOK_PUBLICATION", raising=False)
+    monkeypatch.setenv("CXRBENCH_BOOK_INPUTS", str(book_inputs))
+    assert load(BOOK).publication is False
+    monkeypatch.setenv("CXRBENCH_BOOK_INPUTS", str(real))
+    assert load(BOOK).publication is True
 
 
 def test_absent_inputs_say_so_in_one_line(tmp_path):
