@@ -212,12 +212,20 @@ def bleu_from_stats(t: np.ndarray) -> np.ndarray:
 
 def bleu4_segment_stats(y_true: References, y_pred: Sequence[str]) -> np.ndarray:
     """sacrebleu's per-segment sufficient statistics, shape ``(n, 10)``
-    (``sys_len, ref_len, correct_1..4, total_1..4``), computed once per distinct pair."""
+    (``sys_len, ref_len, correct_1..4, total_1..4``), computed once per distinct pair.
+
+    ``sacrebleu.BLEU._compute_segment_statistics`` with its parts computed once: a reference
+    set's n-grams and lengths (sacrebleu's ``_extract_reference_info``) once per distinct
+    reference set, a prediction's n-grams, length and totals once per distinct prediction (they
+    do not depend on the reference), so a pair costs only the clipped matches."""
+    from sacrebleu.metrics.helpers import extract_all_word_ngrams
+
     _check_lengths(y_true, y_pred)
     refs = as_reference_lists(y_true)
     bleu = _bleu()
     cache: dict[Hashable, list[int]] = {}
     ref_cache: dict[tuple[str, ...], dict] = {}
+    hyp_cache: dict[str, tuple] = {}
     out = np.empty((len(refs), 2 + 2 * _BLEU_ORDER), dtype=np.float64)
     for i, (pred, ref) in enumerate(zip(y_pred, refs)):
         key = (pred, ref)
@@ -226,7 +234,20 @@ def bleu4_segment_stats(y_true: References, y_pred: Sequence[str]) -> np.ndarray
             info = ref_cache.get(ref)
             if info is None:
                 info = ref_cache[ref] = bleu._extract_reference_info([bleu._preprocess_segment(r) for r in ref])
-            row = cache[key] = bleu._compute_segment_statistics(bleu._preprocess_segment(str(pred)), info)
+            hyp = hyp_cache.get(pred)
+            if hyp is None:
+                ngrams, hyp_len = extract_all_word_ngrams(bleu._preprocess_segment(str(pred)), 1, _BLEU_ORDER)
+                total = [0] * _BLEU_ORDER
+                for ngram, count in ngrams.items():
+                    total[len(ngram) - 1] += count
+                hyp = hyp_cache[pred] = (tuple(ngrams.items()), hyp_len, total)
+            ngrams, hyp_len, total = hyp
+            ref_ngrams = info["ref_ngrams"]
+            correct = [0] * _BLEU_ORDER
+            for ngram, count in ngrams:
+                if ngram in ref_ngrams:
+                    correct[len(ngram) - 1] += min(count, ref_ngrams[ngram])
+            row = cache[key] = [hyp_len, bleu._get_closest_ref_len(hyp_len, info["ref_lens"])] + correct + total
         out[i] = row
     return out
 

@@ -60,6 +60,21 @@ def test_bleu4_multi_reference_and_signature():
     assert text.bleu4_stats([r[0] for r in refs], hyps).signature == str(bleu.get_signature())
 
 
+def test_bleu4_segment_statistics_equal_sacrebleus_row_by_row():
+    from sacrebleu.metrics import BLEU
+
+    bleu = BLEU()
+    rng = np.random.default_rng(1)
+    words = np.array(WORDS + ["Effusion.", "(small)", "left-sided"])
+    refs = [[" ".join(rng.choice(words, rng.integers(0, 12))) for _ in range(rng.integers(1, 3))] for _ in range(80)]
+    hyps = [" ".join(rng.choice(words, rng.integers(0, 12))) for _ in range(80)]
+    refs, hyps = refs + refs[:20], hyps + hyps[:20][::-1]    # repeated predictions with other references
+    got = text.bleu4_segment_stats(refs, hyps)
+    for row, r, h in zip(got, refs, hyps):
+        info = bleu._extract_reference_info([bleu._preprocess_segment(x) for x in r])
+        assert row.tolist() == bleu._compute_segment_statistics(bleu._preprocess_segment(h), info)
+
+
 def test_bleu4_hand_worked_and_vectorised_reduce():
     assert text.bleu4(["the heart is enlarged ."], ["the heart is enlarged ."]) == pytest.approx(1.0)
     assert text.bleu4(["no effusion"], ["cardiomegaly"]) == 0.0
