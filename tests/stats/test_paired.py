@@ -288,3 +288,23 @@ def test_mcnemar_chi2_needs_25_discordant_pairs_in_a_comparison():
         ref = sm_mcnemar([[n - discordant, discordant], [0, 0]], exact=True)
         assert rows["mcnemar_exact"]["p_value"] == pytest.approx(ref.pvalue)   # the exact test is always valid
         assert rows["paired_bootstrap"]["note"] == "" and np.isfinite(rows["paired_bootstrap"]["p_value"])
+
+
+@pytest.mark.parametrize("method", ["percentile", "bca"])
+def test_paired_strata_from_the_shared_draw_equal_a_paired_bootstrap_on_the_same_draws(method):
+    from cxrbench.stats.bootstrap import paired_bootstrap_strata
+
+    rng = np.random.default_rng(8)
+    y, labels = clustered_binary(60, 5, rng, concentration=2.0)
+    run = np.where(rng.random(len(y)) < 0.2, 1 - y, y)
+    strata = {"overall": np.ones(len(y), bool), "half": rng.random(len(y)) < 0.5}
+    base = {"em": mean_stats("em", y), "mcc": mcc_stats(y > 0, run > 0)}
+    other = {"em": mean_stats("em", run), "mcc": mcc_stats(y > 0, y > 0)}
+    got = dict(paired_bootstrap_strata(base, {"r": other}, strata, labels, n_resamples=300, seed=6, method=method))
+    for name, mask in strata.items():
+        for metric in base:
+            ref = paired_bootstrap(base[metric].restrict(mask), other[metric].restrict(mask), labels, n_resamples=300,
+                                   seed=6, method=method)
+            g = got[name]["r"][metric]
+            np.testing.assert_allclose([g.diff, g.ci_low, g.ci_high, g.p_value], [ref.diff, ref.ci_low, ref.ci_high,
+                                                                                  ref.p_value], rtol=1e-12)
