@@ -30,19 +30,19 @@ test-fast: venv
 	$(PY) -m pytest -n 2 --dist loadgroup -q -m "not slow"
 
 # The main job on the synthetic default, each step resumable (a rerun skips finished steps):
-# generate -> index -> distribution stats -> train the six ablation conditions (tiny config,
-# DEMO_STEPS optimizer steps each, DEMO_JOBS at a time: each is a one-thread process) ->
-# evaluate each on the test split -> compare with `full`.
-CONDITIONS := full no_scene_graph late_fusion resnet18 generic_tokenizer single_head
+# generate -> index -> distribution stats, and the ablation study (`cxrbench ablate`: train the
+# six conditions, tiny config, DEMO_STEPS optimizer steps each, DEMO_JOBS steps at a time, each a
+# one-thread process -> evaluate each on the test split -> compare with `full` -> seed spread,
+# expected matrix, dynamics) -> error analysis of `full` against `no_scene_graph` (`cxrbench errors`).
 DEMO_STEPS ?= 1500
 DEMO_RESAMPLES ?= 1000
 DEMO_IMAGE_SIZE ?= 160
 DEMO_JOBS ?= 2
 
 demo: venv
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(MAKE) -j$(DEMO_JOBS) $(DEMO)/compare/comparison.json
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(MAKE) $(DEMO)/errors/summary.json
 	$(MAKE) book BOOK_INPUTS=$(DEMO)
-	@echo "demo done: $(DEMO)/stats, $(DEMO)/runs/*/checkpoint, $(DEMO)/eval/*/metrics.json, $(DEMO)/compare/comparison.md, book/_build/html/index.html"
+	@echo "demo done: $(DEMO)/stats, $(DEMO)/study/study.md (runs/, eval/, compare/, expected_matrix.md), $(DEMO)/errors/errors.md, book/_build/html/index.html"
 
 # The report on BOOK_INPUTS (default: book/_config.yml's cxrbench.inputs, the demo's output):
 # every notebook is executed (a failing one fails the build); figures and tables in book/_build/.
@@ -60,20 +60,15 @@ $(DEMO)/index/manifest.json: $(DEMO)/data/synthetic_truth/generator.json
 $(DEMO)/stats/stats.json: $(DEMO)/index/manifest.json
 	$(CX) stats $(DEMO)/index --out $(DEMO)/stats
 
-$(DEMO)/runs/%/checkpoint/training_metadata.json: $(DEMO)/index/manifest.json
-	$(CX) train --config tiny --index $(DEMO)/index --out $(DEMO)/runs/$* --condition $* \
-	  --max-steps $(DEMO_STEPS) --seed $(DEMO_SEED) \
-	  $$(test -e $(DEMO)/runs/$*/deepspeed/latest && echo --resume)
+# after the stats: the study runs DEMO_JOBS processes itself; a killed study continues where it
+# stopped (study.json records every step)
+$(DEMO)/study/study.md: $(DEMO)/stats/stats.json
+	$(CX) ablate --config tiny --index $(DEMO)/index --out $(DEMO)/study --seeds $(DEMO_SEED) \
+	  --max-steps $(DEMO_STEPS) --n-resamples $(DEMO_RESAMPLES) --bootstrap-seed $(DEMO_SEED) --jobs $(DEMO_JOBS)
 
-$(DEMO)/eval/%/metrics.json: $(DEMO)/runs/%/checkpoint/training_metadata.json
-	$(CX) evaluate $(DEMO)/runs/$*/checkpoint --split test --index $(DEMO)/index --out $(DEMO)/eval/$* \
-	  --n-resamples $(DEMO_RESAMPLES) --seed $(DEMO_SEED)
-
-$(DEMO)/compare/comparison.json: $(DEMO)/stats/stats.json $(foreach c,$(CONDITIONS),$(DEMO)/eval/$(c)/metrics.json)
-	$(CX) compare $(DEMO)/eval/full $(foreach c,$(filter-out full,$(CONDITIONS)),$(DEMO)/eval/$(c)) \
-	  --out $(DEMO)/compare --n-resamples $(DEMO_RESAMPLES) --seed $(DEMO_SEED)
-
-.PRECIOUS: $(DEMO)/runs/%/checkpoint/training_metadata.json $(DEMO)/eval/%/metrics.json
+$(DEMO)/errors/summary.json: $(DEMO)/study/study.md
+	$(CX) errors $(DEMO)/study/eval/full/seed$(DEMO_SEED) --baseline $(DEMO)/study/eval/no_scene_graph/seed$(DEMO_SEED) \
+	  --index $(DEMO)/index --data $(DEMO)/data --out $(DEMO)/errors --n-resamples $(DEMO_RESAMPLES) --seed $(DEMO_SEED)
 
 clean-demo:
 	rm -rf $(DEMO)
