@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, default=0.05, help="family-wise error rate (default 0.05)")
     parser.add_argument("--correction", choices=CORRECTIONS, default="bonferroni",
                         help="multiple-comparison correction (default bonferroni)")
-    parser.add_argument("--matrix-metric", default="exact_match", choices=sorted(registry.METRICS),
+    parser.add_argument("--matrix-metric", default="exact_match", choices=sorted(registry.METRICS), metavar="METRIC",
                         help="metric of the ablation and expected matrices (default exact_match; e.g. "
                              "pointing_accuracy for the localisation questions alone)")
     parser.add_argument("--overwrite", action="store_true",
