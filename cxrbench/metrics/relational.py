@@ -30,7 +30,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from cxrbench.metrics.base import SufficientStats, mean_stats
-from cxrbench.metrics.text import References, exact_match_items, normalize_answer
+from cxrbench.metrics.text import References, exact_match_items, normalized
 
 SPATIAL_PREPOSITIONS = frozenset({
     "in", "within", "inside", "at", "near", "above", "below", "beneath", "under", "over", "overlying",
@@ -159,7 +159,7 @@ def entity_mentioned(entity: str, prediction: str, extractor=None) -> bool:
     the normalised prediction, or (with an ``extractor``) a concept of the entity name is among
     the prediction's concepts (synonyms: "enlarged heart" names cardiomegaly). Polarity is
     ignored: "no effusion" still uses the graph's effusion node."""
-    e, p = normalize_answer(entity), normalize_answer(prediction)
+    e, p = normalized(entity), normalized(prediction)
     if e and f" {e} " in f" {p} ":
         return True
     if extractor is not None:
@@ -174,10 +174,14 @@ def graph_entity_recall_items(entities_true: Sequence[Sequence[str]], y_pred: Se
     if len(entities_true) != len(y_pred):
         raise ValueError("entities_true and y_pred differ in length")
     out = np.full(len(y_pred), np.nan)
+    cache: dict[tuple, float] = {}      # per distinct (entities, prediction): answers repeat
     for i, (ents, pred) in enumerate(zip(entities_true, y_pred)):
-        ents = list(dict.fromkeys(e for e in (ents if ents is not None else ()) if e))
+        ents = tuple(dict.fromkeys(e for e in (ents if ents is not None else ()) if e))
         if ents:
-            out[i] = sum(entity_mentioned(e, str(pred), extractor) for e in ents) / len(ents)
+            key = (ents, str(pred))
+            if key not in cache:
+                cache[key] = sum(entity_mentioned(e, key[1], extractor) for e in ents) / len(ents)
+            out[i] = cache[key]
     return out
 
 

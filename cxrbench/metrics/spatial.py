@@ -20,6 +20,7 @@ item (a localisation question) has a list of reference boxes and a list of predi
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -163,6 +164,14 @@ def _match_image(gt: np.ndarray, dt: np.ndarray, scores: np.ndarray, thresholds:
         tp[hit, di] = True
         taken[rows[hit], last[hit]] = True
     return scores, tp
+
+
+@lru_cache(maxsize=1)
+def _pool():
+    """Two threads for the weighted AP's chunks of resamples, made once per process."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="cxrbench-map")
 
 
 class _Layout:
@@ -311,10 +320,7 @@ class DetectionTable:
             out[lo:hi] = self._ap(w[lo:hi])
 
         if len(chunks) > 1:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with ThreadPoolExecutor(max_workers=2) as pool:
-                list(pool.map(run, chunks))
+            list(_pool().map(run, chunks))
         elif chunks:
             run(chunks[0])
         self._memo = (weights, out)

@@ -40,7 +40,7 @@ from cxrbench.metrics.base import SufficientStats, mean_stats
 
 References = Sequence[str] | Sequence[Sequence[str]]
 
-_PUNCTUATION = frozenset(string.punctuation)
+_DROP_PUNCTUATION = str.maketrans("", "", string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
@@ -48,8 +48,13 @@ def normalize_answer(text: str) -> str:
     """SQuAD v1.1 answer normalisation: lower-case, drop ASCII punctuation, drop the articles
     *a*, *an*, *the*, and fold white space to single spaces (in that order, as the official
     ``evaluate-v1.1.py``)."""
-    text = "".join(ch for ch in str(text).lower() if ch not in _PUNCTUATION)
-    return " ".join(_ARTICLES.sub(" ", text).split())
+    return " ".join(_ARTICLES.sub(" ", str(text).lower().translate(_DROP_PUNCTUATION)).split())
+
+
+@lru_cache(maxsize=200_000)
+def normalized(text: str) -> str:
+    """:func:`normalize_answer`, remembered per distinct text (answers repeat)."""
+    return normalize_answer(text)
 
 
 def as_reference_lists(y_true: References) -> list[tuple[str, ...]]:
@@ -103,8 +108,8 @@ def per_pair(fn: Callable[[str, tuple[str, ...]], float], y_true: References,
 
 # ---------------------------------------------------------------------------- exact match
 def _exact_match_pair(pred: str, refs: tuple[str, ...]) -> float:
-    p = normalize_answer(pred)
-    return float(any(p == normalize_answer(r) for r in refs))
+    p = normalized(pred)
+    return float(any(p == normalized(r) for r in refs))
 
 
 def exact_match_items(y_true: References, y_pred: Sequence[str]) -> np.ndarray:
@@ -129,7 +134,7 @@ def exact_match(y_true: References, y_pred: Sequence[str]) -> float:
 # ---------------------------------------------------------------------------- token F1
 @lru_cache(maxsize=200_000)
 def _tokens(text: str) -> tuple[str, ...]:
-    return tuple(normalize_answer(text).split()) if text else ()
+    return tuple(normalized(text).split()) if text else ()
 
 
 def _token_f1_one(pred_tokens: tuple[str, ...], ref_tokens: tuple[str, ...]) -> float:
