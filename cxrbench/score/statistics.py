@@ -64,10 +64,15 @@ def build_statistics(frame: pd.DataFrame, warnings: Warnings | None = None, skip
             if name not in frame.columns:
                 continue
             v = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64).copy()
-            v[~applies(frame, name, present)] = np.nan
-            if not np.isnan(v).all():
+            rows = applies(frame, name, present)
+            v[~rows] = np.nan
+            if np.isnan(v).all():
+                continue
+            if spec.from_column:   # the predictor's own per-item scores: the constructor averages the column
+                stat = embed(spec.statistic(MetricInputs(frame.loc[rows])), rows)
+            else:
                 stat = mean_stats(name, v, signatures.get(name, ""), outcome=spec.outcome)
-                built[(name, "")] = Built(stat, ~np.isnan(v))
+            built[(name, "")] = Built(stat, ~np.isnan(v))
         elif spec.kind == "corpus":
             built[(name, "")] = Built(spec.statistic(MetricInputs(frame)), np.ones(n, dtype=bool))
         elif spec.kind in ("labels", "auroc"):

@@ -47,6 +47,10 @@ def test_evaluate_writes_the_run_dir_and_the_unit_reaches_every_report(fake_chec
     metrics = evaluate_index(fake_checkpoint, synth_index, "test", out, _options(unit="subject_id"))
     assert metrics["provenance"]["bootstrap"]["unit"] == "subject_id"
     assert metrics["provenance"]["ablation_condition"] == "planted"
+    # the predictor's own per-item scores keep their constructors' signatures
+    sigs = metrics["provenance"]["metrics"]
+    assert sigs["plausibility"]["signature"] == "iou|minmax|threshold:0.5"
+    assert sigs["attention_entropy"]["signature"] == "shannon|nats"
     assert json.loads((out / "calibration.json").read_text())["unit"] == "subject_id"
     assert json.loads((out / "chexpert_report.json").read_text())["bootstrap"]["unit"] == "subject_id"
     assert json.loads((out / "attention" / "summary.json").read_text())["unit"] == "subject_id"
