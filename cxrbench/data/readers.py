@@ -231,6 +231,24 @@ class Sizes:
                 check_box(box, w, h, file, f"{record()}, image {iid}")
 
 
+def _boxes_ok(loc: Any, limits: Mapping[str, tuple[float, float, float, float]]) -> bool:
+    """The common case of :func:`check_localization` in one loop: every box of a localization
+    mapping four numbers in order inside its image. False sends the caller to the wording path."""
+    unbounded = Sizes._UNBOUNDED
+    try:
+        for iid, item in loc.items():
+            boxes = item.get("bboxes")
+            if boxes:
+                lo_x, lo_y, hi_x, hi_y = limits.get(iid, unbounded)
+                for x1, y1, x2, y2 in boxes:
+                    if not (lo_x <= x1 <= x2 <= hi_x and lo_y <= y1 <= y2 <= hi_y) or \
+                            bool in (type(x1), type(y1), type(x2), type(y2)):
+                        return False
+    except (AttributeError, TypeError, ValueError):
+        return False
+    return True
+
+
 def _sizes(sizes: Mapping[str, tuple[float, float]] | Sizes) -> Sizes:
     return sizes if isinstance(sizes, Sizes) else Sizes(sizes)
 
@@ -262,13 +280,17 @@ def validate_scene_graph(doc: Any, file: str, sizes: Mapping[str, tuple[float, f
     for oid, o in obs.items():
         if type(o) is not dict or "obs_entities" not in o or "positiveness" not in o or "localization" not in o:
             require(o, REQUIRED_OBSERVATION, file, f"observation {oid}")
-        check_localization(o["localization"], sz, file, lambda oid=oid: f"observation {oid}")
+        loc = o["localization"]
+        if loc and not _boxes_ok(loc, sz.limits):
+            check_localization(loc, sz, file, lambda oid=oid: f"observation {oid}")
     regions = doc.get("regions") or {}
     if type(regions) is not dict:
         raise DataError(file, "scene graph", "'regions' must be an object keyed by region name")
     for name, r in regions.items():
         if type(r) is dict:
-            check_localization(r.get("localization"), sz, file, lambda name=name: f"region {name}")
+            loc = r.get("localization")
+            if loc and not _boxes_ok(loc, sz.limits):
+                check_localization(loc, sz, file, lambda name=name: f"region {name}")
 
 
 def validate_qa(doc: Any, file: str, sizes: Mapping[str, tuple[float, float]] | Sizes) -> None:
@@ -276,6 +298,7 @@ def validate_qa(doc: Any, file: str, sizes: Mapping[str, tuple[float, float]] | 
     if type(doc["questions"]) is not list:
         raise DataError(file, "qa", "'questions' must be a list")
     sz = _sizes(sizes)
+    limits = sz.limits
     for i, q in enumerate(doc["questions"]):
         qid = q.get("question_id", f"#{i}") if type(q) is dict else f"#{i}"
         require(q, REQUIRED_QUESTION, file, f"question {qid}")
@@ -291,7 +314,7 @@ def validate_qa(doc: Any, file: str, sizes: Mapping[str, tuple[float, float]] | 
                     raise DataError(file, f"question {qid}, answer {aid}",
                                     f"'text' must be a string, got {type(a['text']).__name__}")
                 loc = a.get("localization")
-                if loc:
+                if loc and not _boxes_ok(loc, limits):
                     check_localization(loc, sz, file,
                                        lambda j=j, a=a, qid=qid: f"question {qid}, answer {a.get('answer_id', f'#{j}')}")
                 subs = a.get("sub_answers")
