@@ -102,7 +102,13 @@ class Predictor:
     is on (``load_checkpoint(path, device)``)."""
 
     def __init__(self, bundle: CheckpointBundle, index_dir: str | Path | None = None, *, use_scene_graph: bool = True,
-                 batch_size: int = 64, image_root: str | Path | None = None):
+                 batch_size: int = 64, image_root: str | Path | None = None, scene_graph_nodes=None):
+        """``scene_graph_nodes``: nodes in the index's ``nodes.parquet`` schema to build the visual
+        tokens from instead of the index's own (a detector's, ``cxrbench.detect.graphs.
+        detected_nodes``); rows with a study_id serve the index's studies, rows without one the
+        external images of cross-dataset frames (matched on ``image_id``: the image's path
+        relative to the image folder, without its extension). The predicted boxes of region
+        answers come from the same nodes."""
         self.bundle = bundle
         self.use_scene_graph = bool(use_scene_graph)
         self.batch_size = int(batch_size)
@@ -115,11 +121,19 @@ class Predictor:
         self.identity = {"condition": bundle.condition, "model": "SSGVQANet", "config_name": meta.get("config_name"),
                          "step": meta.get("step"), "seed": meta.get("seed"),
                          "train_index_hash": meta.get("data_index_hash"), "use_scene_graph": self.use_scene_graph}
+        self.identity["scene_graphs"] = "detected" if scene_graph_nodes is not None else (
+            "dataset" if self.use_scene_graph else "none")
         self.images = ImageStore(root, cfg.backbone.image_size)
         self.graphs: dict[Any, ImageGraph] = {}
         self.region_boxes: dict[int, dict[str, list[float]]] = {}
+        self.nodes = scene_graph_nodes if scene_graph_nodes is not None else (
+            self.index.nodes if self.index is not None else None)
+        self.external_nodes = None
+        if scene_graph_nodes is not None:
+            self.external_nodes = {str(k): g for k, g in
+                                   scene_graph_nodes[scene_graph_nodes["study_id"].isna()].groupby("image_id")}
         if self.index is not None:
-            self.graphs, _ = build_graphs(self.index.studies, self.index.nodes, cfg.tokens.max_nodes, self.scene_graph)
+            self.graphs, _ = build_graphs(self.index.studies, self.nodes, cfg.tokens.max_nodes, self.scene_graph)
             self.region_boxes = self._region_boxes()
             self.studies = self.index.studies.set_index("study_id", drop=False)
         self.features = _ImageFeatures(bundle.model.backbone, self.graphs, self.images)
@@ -129,8 +143,9 @@ class Predictor:
 
     def _region_boxes(self) -> dict[int, dict[str, list[float]]]:
         """Per study, the box of each head region on the primary image (exact name first,
-        else the union of the fine region nodes that fold onto it)."""
-        nodes = self.index.nodes
+        else the union of the fine region nodes that fold onto it), from the nodes the tokens
+        are built from."""
+        nodes = self.nodes
         nodes = nodes[(nodes["node_kind"] == "region") & nodes["bbox"].notna()]
         primary = {sid: g.image_id for sid, g in self.graphs.items()}
         vocabs = self.bundle.vocabularies
@@ -180,10 +195,33 @@ class Predictor:
             if path not in external:
                 key = -(len(external) + 1)
                 w, h = _image_size(self.images.path(path))
-                graphs[key] = global_graph(key, f"external:{path}", path, w, h)
+                graphs[key] = self._external_graph(key, path, w, h)
                 external[path] = key
             keys.append(external[path])
         return keys, graphs
+
+    def _external_graph(self, key: int, path: str, w: float, h: float) -> ImageGraph:
+        """An image outside the index: its detected scene graph where one was given, else the
+        whole-image token only."""
+        if self.external_nodes is not None and self.scene_graph:
+            import pandas as pd
+
+            from cxrbench.detect.graphs import image_key
+
+            rel = Path(path)
+            if self.image_root is not None and rel.is_absolute():
+                try:
+                    rel = rel.resolve().relative_to(Path(self.image_root).resolve())
+                except ValueError:
+                    pass
+            image_id = image_key(rel).image_id
+            sub = self.external_nodes.get(str(image_id))
+            if sub is not None:
+                study = pd.DataFrame([{"study_id": key, "image_id": str(image_id), "image_path": path,
+                                       "image_width": w, "image_height": h}])
+                graphs, _ = build_graphs(study, sub.assign(study_id=key), self.bundle.config.tokens.max_nodes, True)
+                return graphs[key]
+        return global_graph(key, f"external:{path}", path, w, h)
 
     def predict(self, qa_frame) -> "Any":
         import pandas as pd

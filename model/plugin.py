@@ -6,8 +6,9 @@ transformers: it is asked before any model code runs); ``load`` rebuilds the mod
 :func:`model.checkpoint.load_checkpoint` and wraps it in :class:`model.inference.Predictor`.
 
 Scene-graph sources (``PredictorSettings.scene_graphs``): ``dataset`` answers from the index's
-scene graphs, ``none`` from the whole-image token only (the zero-shot mode); ``detected``
-(scene graphs of a detector) is not wired into the model yet and is refused. ``device="auto"``
+scene graphs, ``none`` from the whole-image token only (the zero-shot mode), ``detected`` from a
+detector's scene graphs (``cxrbench scene-graph``, read with
+:func:`cxrbench.detect.graphs.detected_nodes`) in place of the index's. ``device="auto"``
 is this process's GPU when there is one, else the CPU (:func:`resolve_device`).
 """
 
@@ -32,9 +33,14 @@ class SSGVQALoader:
     def load(self, path: Path, settings):
         from cxrbench.errors import CxrbenchError
 
+        nodes = None
         if settings.scene_graphs == "detected":
-            raise CxrbenchError(f"{path}: scene_graphs='detected' is not supported by the ssgvqa loader yet "
-                                "(use 'dataset' for the index's scene graphs or 'none' for the whole image only)")
+            if settings.scene_graph_dir is None:
+                raise CxrbenchError("scene_graphs='detected' needs the folder of detected scene graphs "
+                                    "(cxrbench scene-graph ... --out DIR)")
+            from cxrbench.detect.graphs import detected_nodes
+
+            nodes = detected_nodes(settings.scene_graph_dir)
         if not settings.progress:
             from model.logs import quiet_libraries
 
@@ -44,7 +50,7 @@ class SSGVQALoader:
 
         bundle = load_checkpoint(path, device=resolve_device(settings.device))
         return Predictor(bundle, settings.index_dir, use_scene_graph=settings.use_scene_graph,
-                         batch_size=settings.batch_size, image_root=settings.image_root)
+                         batch_size=settings.batch_size, image_root=settings.image_root, scene_graph_nodes=nodes)
 
 
 def resolve_device(device: str) -> str:

@@ -53,8 +53,9 @@ def test_load_predictor_gives_todays_predictions(tiny_checkpoint, synth_index):
     assert not zero_shot.predict(rows)["probs"].equals(predictor.predict(rows)["probs"])
 
 
-def test_detected_scene_graphs_are_refused_clearly(tiny_checkpoint, synth_index):
-    with pytest.raises(CxrbenchError, match="detected.*not supported"):
+def test_detected_scene_graphs_need_their_folder(tiny_checkpoint, synth_index):
+    # end to end with a detector's graphs: tests/detect/test_evaluate_detected.py
+    with pytest.raises(CxrbenchError, match="needs the folder of detected scene graphs"):
         load_predictor(tiny_checkpoint, PredictorSettings(index_dir=synth_index, scene_graphs="detected"))
 
 
