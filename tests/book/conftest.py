@@ -19,11 +19,6 @@ CHAPTERS = ("01_data", "02_training", "03_results", "04_chexpert", "05_calibrati
 BUILD = [sys.executable, "-c", "import sys; from jupyter_book.cli.main import main; sys.exit(main())", "build"]
 
 
-def pytest_configure(config):
-    # pytest-xdist registers it; without xdist (-p no:xdist) --strict-markers needs it declared
-    config.addinivalue_line("markers", "xdist_group(name): run the group's tests on one xdist worker")
-
-
 def build_book(book: Path, out: Path, inputs: Path | None, publication: str = "auto",
                timeout: int = 1200) -> subprocess.CompletedProcess:
     """``jupyter-book build BOOK`` into ``out`` (site in out/_build/html, figures and tables in

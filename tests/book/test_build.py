@@ -14,8 +14,7 @@ from bs4 import BeautifulSoup
 
 from tests.book.conftest import BOOK, CHAPTERS, build_book
 
-# one worker builds the book once for the module (loadgroup keeps the group together)
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("book")]
+pytestmark = pytest.mark.slow
 
 FIGURES = ("data_polarity", "data_region_categories", "data_quality", "training_loss", "training_validation",
            "results_by_question_type", "chexpert_auroc_full", "calibration_reliability", "spatial_overall",
@@ -44,10 +43,20 @@ def _pages(html: Path) -> list[Path]:
     return [html / "intro.html", *(html / "analyses" / f"{c}.html" for c in CHAPTERS)]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def book(book_inputs, tmp_path_factory) -> tuple[Path, Path]:
-    out = tmp_path_factory.mktemp("book")
-    return _built(build_book(BOOK, out, book_inputs), out), out          # publication: auto, the default
+    """The book built once per session on the inputs (publication: auto, the default); under
+    xdist the first worker builds it under a lock and the others reuse it."""
+    from filelock import FileLock
+
+    from tests.fixtures.data import shared_tmp
+
+    out = shared_tmp(tmp_path_factory) / "book-default"
+    with FileLock(str(out) + ".lock"):
+        if not (out / "_build" / "html" / "intro.html").is_file():
+            shutil.rmtree(out, ignore_errors=True)
+            _built(build_book(BOOK, out, book_inputs), out)
+    return out / "_build" / "html", out
 
 
 def test_every_chapter_built_without_errors(book):
