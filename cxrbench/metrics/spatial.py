@@ -98,10 +98,42 @@ def box_set_iou(boxes_true, boxes_pred) -> float:
     return float(inter / union) if union > 0 else float("nan")
 
 
+def _one_box(boxes) -> np.ndarray | None:
+    """The item's box as (4,) floats when it has exactly one, else None."""
+    if boxes is None or len(boxes) != 1:
+        return None
+    b = np.asarray(boxes[0], dtype=np.float64)
+    return b if b.shape == (4,) else None
+
+
 def iou_items(boxes_true: Sequence, boxes_pred: Sequence) -> np.ndarray:
+    """:func:`box_set_iou` of every item. Items with one reference and one predicted box (most
+    localisation answers) are computed together, the union formula reduced to two rectangles;
+    the others one by one."""
     if len(boxes_true) != len(boxes_pred):
         raise ValueError(f"{len(boxes_true)} reference box lists but {len(boxes_pred)} predicted")
-    return np.array([box_set_iou(t, p) for t, p in zip(boxes_true, boxes_pred)], dtype=np.float64)
+    out = np.full(len(boxes_true), np.nan)
+    single, t1, p1 = [], [], []
+    for i, (t, p) in enumerate(zip(boxes_true, boxes_pred)):
+        a, b = _one_box(t), _one_box(p)
+        if a is not None and b is not None:
+            single.append(i)
+            t1.append(a)
+            p1.append(b)
+        else:
+            out[i] = box_set_iou(t, p)
+    if single:
+        t, p = np.stack(t1), np.stack(p1)
+
+        def area(x):   # degenerate rectangles have no area (union_area drops them)
+            return np.clip(x[:, 2] - x[:, 0], 0, None) * np.clip(x[:, 3] - x[:, 1], 0, None)
+
+        inter = (np.clip(np.minimum(t[:, 2], p[:, 2]) - np.maximum(t[:, 0], p[:, 0]), 0, None)
+                 * np.clip(np.minimum(t[:, 3], p[:, 3]) - np.maximum(t[:, 1], p[:, 1]), 0, None))
+        union = area(t) + area(p) - inter
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[single] = np.where(union > 0, inter / np.where(union > 0, union, 1.0), np.nan)
+    return out
 
 
 def iou_stats(boxes_true, boxes_pred) -> SufficientStats:

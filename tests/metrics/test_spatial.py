@@ -244,3 +244,25 @@ def test_map_matching_ties_go_to_the_later_ground_truth_as_in_cocoeval():
     assert fam["map_50"].value() == pytest.approx(1.0)      # both hits; with the first-of-equals rule: 0.5
     for name, thr in FAMILY_THRESHOLDS.items():
         assert _agree(fam[name].value(), _cocoeval(t, p, s, thr)), name
+
+
+def test_iou_items_fast_path_equals_the_union_formula_item_by_item():
+    """One reference and one predicted box (vectorised) or more (one by one): the same numbers as
+    box_set_iou on every item, degenerate and disjoint boxes included."""
+    rng = np.random.default_rng(3)
+
+    def box():
+        x1, y1 = rng.uniform(0, 100, 2)
+        w, h = rng.uniform(0, 50, 2) * (rng.random() > 0.05)    # some zero-area boxes
+        return [x1, y1, x1 + w, y1 + h]
+
+    bt = [[box()] for _ in range(2000)] + [[box(), box()] for _ in range(100)] + [[] for _ in range(20)]
+    bp = [[box()] for _ in range(2000)] + [[box()] for _ in range(100)] + [[box()] for _ in range(20)]
+    bp[3] = []
+    bt[4] = [[5.0, 5.0, 5.0, 9.0]]
+    bp[4] = [[5.0, 5.0, 5.0, 9.0]]                                # both degenerate: undefined
+    fast = spatial.iou_items(bt, bp)
+    slow = np.array([spatial.box_set_iou(t, p) for t, p in zip(bt, bp)])
+    np.testing.assert_array_equal(np.isnan(fast), np.isnan(slow))
+    np.testing.assert_allclose(fast[~np.isnan(fast)], slow[~np.isnan(slow)], rtol=0, atol=1e-12)
+    assert fast[3] == 0.0 and np.isnan(fast[4]) and np.isnan(fast[-1])   # no prediction; undefined; no reference
