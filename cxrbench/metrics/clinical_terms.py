@@ -44,7 +44,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from cxrbench.metrics.base import SufficientStats, mean_stats
-from cxrbench.metrics.text import MAX_TEXT_CHARS, References, as_reference_lists, truncate_texts
+from cxrbench.metrics.text import MAX_TEXT_CHARS, References, as_reference_lists
 
 RESOURCE_DIR = Path(__file__).resolve().parent.parent / "resources" / "umls"
 THRESHOLD = 0.7
@@ -349,7 +349,7 @@ class ConceptExtractor:
         if hit is not None:
             return hit
         out = []
-        for offset, sentence in sentences(truncate_texts([text], MAX_TEXT_CHARS)[0][0]):
+        for offset, sentence in sentences(text[:MAX_TEXT_CHARS]):   # the cap of truncate_texts
             out += [Concept(c.cui, c.negated, c.semtypes, c.start + offset, c.end + offset, c.text)
                     for c in self._sentence_concepts(sentence)]
         result = tuple(sorted(out, key=lambda c: c.start))

@@ -20,7 +20,6 @@ item (a localisation question) has a list of reference boxes and a list of predi
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
@@ -68,9 +67,9 @@ def union_area(boxes: np.ndarray) -> float:
     xs = np.unique(boxes[:, [0, 2]])
     ys = np.unique(boxes[:, [1, 3]])
     cx, cy = (xs[:-1] + xs[1:]) / 2, (ys[:-1] + ys[1:]) / 2
-    inside = np.zeros((len(cy), len(cx)), dtype=bool)
-    for x1, y1, x2, y2 in boxes:
-        inside |= ((cy > y1) & (cy < y2))[:, None] & ((cx > x1) & (cx < x2))[None, :]
+    in_y = (cy[None, :] > boxes[:, 1, None]) & (cy[None, :] < boxes[:, 3, None])      # (boxes, cells in y)
+    in_x = (cx[None, :] > boxes[:, 0, None]) & (cx[None, :] < boxes[:, 2, None])      # (boxes, cells in x)
+    inside = (in_y[:, :, None] & in_x[:, None, :]).any(axis=0)
     return float((np.diff(ys)[:, None] * np.diff(xs)[None, :])[inside].sum())
 
 
@@ -153,7 +152,13 @@ def pointing_items(boxes_true, boxes_pred, threshold: float = 0.5) -> np.ndarray
 
 
 def pointing_accuracy_stats(boxes_true, boxes_pred, threshold: float = 0.5) -> SufficientStats:
-    return mean_stats("pointing_accuracy", pointing_items(boxes_true, boxes_pred, threshold),
+    return pointing_accuracy_from_iou(iou_items(boxes_true, boxes_pred), threshold)
+
+
+def pointing_accuracy_from_iou(iou_values, threshold: float = 0.5) -> SufficientStats:
+    """Pointing accuracy from the items' IoU (:func:`iou_items`), NaN where undefined."""
+    v = np.asarray(iou_values, dtype=np.float64)
+    return mean_stats("pointing_accuracy", np.where(np.isnan(v), np.nan, (v > threshold).astype(np.float64)),
                       signature=f"iou>{threshold}")
 
 
@@ -196,14 +201,6 @@ def _match_image(gt: np.ndarray, dt: np.ndarray, scores: np.ndarray, thresholds:
         tp[hit, di] = True
         taken[rows[hit], last[hit]] = True
     return scores, tp
-
-
-@lru_cache(maxsize=1)
-def _pool():
-    """Two threads for the weighted AP's chunks of resamples, made once per process."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="cxrbench-map")
 
 
 class _Layout:
@@ -267,10 +264,6 @@ class DetectionTable:
     evaluates a ``(b, len(items))`` block of integer weightings at once.
     """
 
-    # entries per chunk of weightings: a few rows at a time, so that the arrays stay in the CPU's
-    # cache (measured: 1 ms a row in chunks of 4 rows of 50,000 run ends, 4 ms in chunks of 128)
-    _ELEMENTS = 1 << 18
-
     def __init__(self, boxes_true, boxes_pred, scores_pred, thresholds: Sequence[float]):
         if not (len(boxes_true) == len(boxes_pred) == len(scores_pred)):
             raise ValueError("boxes_true, boxes_pred and scores_pred must have one entry per item")
@@ -278,6 +271,8 @@ class DetectionTable:
         self.n_items = len(boxes_true)
         scores, tps, det_item, n_gt = [], [], [], np.zeros(self.n_items, dtype=np.int64)
         for i, (t, p, s) in enumerate(zip(boxes_true, boxes_pred, scores_pred)):
+            if (t is None or len(t) == 0) and (p is None or len(p) == 0):
+                continue                     # an item with no box at all adds nothing to match
             gt, dt = _as_boxes(t), _as_boxes(p)
             s = np.ones(len(dt)) if s is None else np.asarray(s, dtype=np.float64).reshape(-1)
             if len(s) != len(dt):
@@ -324,9 +319,6 @@ class DetectionTable:
             self._subtables[key] = sub
         return sub
 
-    def _runs(self) -> int:
-        return len(self._layout(1).ends)
-
     def _layout(self, copies: int) -> _Layout:
         copies = copies if self.tied_items.size else 1
         if copies not in self._layouts:
@@ -335,30 +327,29 @@ class DetectionTable:
 
     def ap(self, weights: np.ndarray) -> np.ndarray:
         """AP at each threshold, ``(b, T)``, of a ``(b, len(items))`` block of integer weights
-        (NaN where the weighting holds no ground truth, COCO's -1). The last block is memoised,
-        so the members of a family (AP@0.5, AP@0.75, their means) evaluate it once. Chunks of
-        rows run on two threads (numpy releases the GIL; each row's AP is independent of the
-        others, so the result does not depend on the split)."""
+        (NaN where the weighting holds no ground truth, COCO's -1), by the compiled kernel
+        (:mod:`cxrbench.metrics._ap_kernel`; each row independent of the others, on every core).
+        The last block is memoised, so the members of a family (AP@0.5, AP@0.75, their means)
+        evaluate it once."""
         if self._memo is not None and self._memo[0] is weights:
             return self._memo[1]
-        w = np.asarray(weights)
-        out = np.empty((w.shape[0], len(self.thresholds)))
-        nv = max(1, len(self.det_item) * (int(w.max(initial=1)) if self.tied_items.size else 1), self._runs())
-        step = max(1, min(self._ELEMENTS // nv, -(-w.shape[0] // 2)))
-        chunks = [(lo, min(w.shape[0], lo + step)) for lo in range(0, w.shape[0], step)]
+        from cxrbench.metrics._ap_kernel import weighted_ap
 
-        def run(chunk):
-            lo, hi = chunk
-            out[lo:hi] = self._ap(w[lo:hi])
-
-        if len(chunks) > 1:
-            list(_pool().map(run, chunks))
-        elif chunks:
-            run(chunks[0])
+        w = np.ascontiguousarray(weights, dtype=np.int64)
+        if not len(self.det_item):
+            out = np.where((w @ self.n_gt == 0)[:, None], np.nan, np.zeros((w.shape[0], len(self.thresholds))))
+        else:
+            copies = int(w[:, self.tied_items].max(initial=1)) if self.tied_items.size else 1
+            lay = self._layout(copies)
+            copy = lay.copy if lay.copy is not None else np.full(len(lay.item), -1, dtype=np.int64)
+            out = weighted_ap(w, self.n_gt.astype(np.int64), lay.item.astype(np.int64), copy.astype(np.int64),
+                              lay.starts.astype(np.int64), lay.after_ends.astype(np.int64),
+                              np.asarray(lay.bounds, dtype=np.int64), REC_THRS)
         self._memo = (weights, out)
         return out
 
-    def _ap(self, w: np.ndarray) -> np.ndarray:
+    def _ap_reference(self, w: np.ndarray) -> np.ndarray:
+        """The kernel's arithmetic as whole-array numpy operations: its cross-check in the tests."""
         b, T = w.shape[0], len(self.thresholds)
         G = w.astype(np.int64) @ self.n_gt                   # ground truths of each weighting
         out = np.zeros((b, T))

@@ -228,10 +228,11 @@ def bleu4_segment_stats(y_true: References, y_pred: Sequence[str]) -> np.ndarray
     _check_lengths(y_true, y_pred)
     refs = as_reference_lists(y_true)
     bleu = _bleu()
-    cache: dict[Hashable, list[int]] = {}
+    cache: dict[Hashable, int] = {}          # distinct pair -> its row of `rows`
+    rows: list[list[int]] = []
     ref_cache: dict[tuple[str, ...], dict] = {}
     hyp_cache: dict[str, tuple] = {}
-    out = np.empty((len(refs), 2 + 2 * _BLEU_ORDER), dtype=np.float64)
+    which = np.empty(len(refs), dtype=np.int64)
     for i, (pred, ref) in enumerate(zip(y_pred, refs)):
         key = (pred, ref)
         row = cache.get(key)
@@ -252,9 +253,11 @@ def bleu4_segment_stats(y_true: References, y_pred: Sequence[str]) -> np.ndarray
             for ngram, count in ngrams:
                 if ngram in ref_ngrams:
                     correct[len(ngram) - 1] += min(count, ref_ngrams[ngram])
-            row = cache[key] = [hyp_len, bleu._get_closest_ref_len(hyp_len, info["ref_lens"])] + correct + total
-        out[i] = row
-    return out
+            row = cache[key] = len(rows)
+            rows.append([hyp_len, bleu._get_closest_ref_len(hyp_len, info["ref_lens"])] + correct + total)
+        which[i] = row
+    table = np.asarray(rows, dtype=np.float64).reshape(len(rows), 2 + 2 * _BLEU_ORDER)
+    return table[which]
 
 
 def bleu4_stats(y_true: References, y_pred: Sequence[str]) -> SufficientStats:

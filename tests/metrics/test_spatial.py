@@ -266,3 +266,20 @@ def test_iou_items_fast_path_equals_the_union_formula_item_by_item():
     np.testing.assert_array_equal(np.isnan(fast), np.isnan(slow))
     np.testing.assert_allclose(fast[~np.isnan(fast)], slow[~np.isnan(slow)], rtol=0, atol=1e-12)
     assert fast[3] == 0.0 and np.isnan(fast[4]) and np.isnan(fast[-1])   # no prediction; undefined; no reference
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_compiled_ap_kernel_equals_the_array_formulation(seed):
+    """The kernel (cxrbench.metrics._ap_kernel) and the whole-array numpy formulation of the same
+    arithmetic give the same AP for every weighting, tied detections (expanded copies) included."""
+    rng = np.random.default_rng(seed)
+    true, pred, scores = _random_items(rng, 60, tied=True)
+    table = spatial.DetectionTable(true, pred, scores, spatial.COCO_IOU_THRESHOLDS)
+    w = rng.integers(0, 4, size=(40, len(table.items)))
+    w[0] = 0                                                                  # no ground truth drawn
+    got = table.ap(w)
+    ref = table._ap_reference(w)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    np.testing.assert_allclose(got[~np.isnan(got)], ref[~np.isnan(ref)], rtol=0, atol=1e-12)
+    # a row's value does not depend on the block it is computed in
+    np.testing.assert_array_equal(table.ap(w[5:6].copy()), got[5:6])
