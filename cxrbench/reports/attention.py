@@ -306,25 +306,28 @@ def render_overlay(row: dict, image_root: str | Path | None, grid: int = DEFAULT
     path = Path(image_root) / row["image_path"] if image_root is not None and row.get("image_path") else None
     image, found = _load_gray(path, size)
     extent = (0, size[0], size[1], 0)
-    fig, ax = plt.subplots(figsize=(5, 5.6), dpi=100)
-    ax.imshow(image, cmap="gray", extent=extent)
-    norm = (heat - heat.min()) / (heat.max() - heat.min()) if heat.max() > heat.min() else np.ones_like(heat)
-    ax.imshow(norm, cmap="jet", alpha=0.4, extent=extent, interpolation="nearest", vmin=0, vmax=1)
-    if heat.max() > heat.min():
-        cx = (np.arange(heat.shape[1]) + 0.5) * size[0] / heat.shape[1]
-        cy = (np.arange(heat.shape[0]) + 0.5) * size[1] / heat.shape[0]
-        ax.contour(cx, cy, norm, levels=[THRESHOLD], colors="white", linewidths=0.8)
-    for box in _boxes(row.get("boxes_true")):
-        x1, y1, x2, y2 = box
-        ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor="lime", linewidth=1.5))
-    ax.set_axis_off()
-    title = (f"{row.get('question_type', '')}: {str(row.get('question', ''))[:70]}\n"
-             f"ref: {str(row.get('answer', ''))[:45]} | pred: {str(row.get('prediction', ''))[:45]}\n"
-             f"plausibility {row['plausibility']:.2f}  entropy {row['attention_entropy']:.2f} nats")
-    ax.set_title(title, fontsize=7)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
-    plt.close(fig)
+    # matplotlib's default style whatever this process set before (the book's style changes the
+    # dpi and the bounding box): an overlay's bytes depend on its inputs only
+    with plt.style.context("default"):
+        fig, ax = plt.subplots(figsize=(5, 5.6), dpi=100)
+        ax.imshow(image, cmap="gray", extent=extent)
+        norm = (heat - heat.min()) / (heat.max() - heat.min()) if heat.max() > heat.min() else np.ones_like(heat)
+        ax.imshow(norm, cmap="jet", alpha=0.4, extent=extent, interpolation="nearest", vmin=0, vmax=1)
+        if heat.max() > heat.min():
+            cx = (np.arange(heat.shape[1]) + 0.5) * size[0] / heat.shape[1]
+            cy = (np.arange(heat.shape[0]) + 0.5) * size[1] / heat.shape[0]
+            ax.contour(cx, cy, norm, levels=[THRESHOLD], colors="white", linewidths=0.8)
+        for box in _boxes(row.get("boxes_true")):
+            x1, y1, x2, y2 = box
+            ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor="lime", linewidth=1.5))
+        ax.set_axis_off()
+        title = (f"{row.get('question_type', '')}: {str(row.get('question', ''))[:70]}\n"
+                 f"ref: {str(row.get('answer', ''))[:45]} | pred: {str(row.get('prediction', ''))[:45]}\n"
+                 f"plausibility {row['plausibility']:.2f}  entropy {row['attention_entropy']:.2f} nats")
+        ax.set_title(title, fontsize=7)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+        plt.close(fig)
     return buf.getvalue(), found
 
 

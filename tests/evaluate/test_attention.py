@@ -183,3 +183,20 @@ def test_overlays_are_deterministic_pngs(tmp_path):
     assert (tmp_path / "a" / "summary.json").read_bytes() == (tmp_path / "b" / "summary.json").read_bytes()
     missing = att.write_attention_outputs(frame, tmp_path / "c", image_root=tmp_path / "none", n_resamples=50, n_overlays=2)
     assert missing["counts"]["overlay_images_not_found"] == 2
+
+
+def test_overlay_bytes_do_not_depend_on_the_process_matplotlib_style(tmp_path):
+    """The book's style (dpi 300, tight bbox) applied earlier in the process once made overlays
+    1222 x 1342 instead of 500 x 560: rendering uses matplotlib's default style."""
+    import matplotlib.pyplot as plt
+
+    from cxrbench.book import style
+
+    frame = _frame()
+    frame = pd.concat([frame, att.attention_columns(frame, grid=10)], axis=1)
+    row = frame.loc[att.pick_overlay_items(frame, k=1)[0]].to_dict()
+    with plt.style.context("default"):
+        plain, _ = att.render_overlay(row, None)
+        style.apply()
+        styled, _ = att.render_overlay(row, None)
+    assert styled == plain
