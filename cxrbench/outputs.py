@@ -107,6 +107,7 @@ class OutputDir:
     command: str
     owned: list[str] = field(default_factory=list)
     _staging: Path | None = None
+    _in_place: set[str] = field(default_factory=set)   # adopted by this command: kept by commit
 
     @classmethod
     def claim(cls, path: str | Path, command: str, *, overwrite: bool = False) -> "OutputDir":
@@ -152,10 +153,12 @@ class OutputDir:
 
     def commit(self, keep: tuple[str, ...] = ()) -> list[str]:
         """Move every staged entry into place as one set. Entries of the previous set that the
-        new set lacks are removed, except ``keep`` (e.g. a resume cache written in place).
+        new set lacks are removed, except ``keep`` and what this command :meth:`adopt`-ed (entries
+        written in place, e.g. a resume cache or the index ``evaluate --data`` builds).
         Returns the names now owned."""
         if self._staging is None:
             raise RuntimeError("nothing staged")
+        keep = tuple(sorted(set(keep) | self._in_place))
         entries = sorted(p.name for p in self._staging.iterdir())
         data = _read_marker(self.path) or {"format": FORMAT, "command": self.command, "owned": []}
         owned_kept = [n for n in data.get("owned", []) if n in keep]
@@ -172,6 +175,7 @@ class OutputDir:
         """Record entries written in place (not staged), e.g. a resume cache such as ``shards/``,
         so that ``--overwrite`` may later replace them."""
         data = _read_marker(self.path) or {"format": FORMAT, "command": self.command, "owned": [], "pending": None}
+        self._in_place |= set(names)
         self.owned = sorted(set(data.get("owned", [])) | set(names))
         _write_marker(self.path, {**data, "owned": self.owned})
 

@@ -71,6 +71,22 @@ def test_same_command_reuses_its_folder_and_drops_entries_the_new_set_lacks(tmp_
     assert names == ["metrics.json", "shards"]
 
 
+def test_entries_adopted_by_this_command_survive_its_commit(tmp_path):
+    """``evaluate --data`` builds RUN_DIR/index in place and adopts it; the commit of the staged
+    outputs once removed it (owned, not in the new set). A later run that does not adopt it
+    drops it as any entry of the old set."""
+    out = OutputDir.claim(tmp_path / "r", "cxrbench evaluate")
+    (tmp_path / "r" / "index").mkdir()
+    (tmp_path / "r" / "index" / "manifest.json").write_text("{}")
+    out.adopt("index")
+    _stage(out, {"metrics.json": "new"})
+    assert out.commit() == ["index", "metrics.json"]
+    assert (tmp_path / "r" / "index" / "manifest.json").exists()
+    again = OutputDir.claim(tmp_path / "r", "cxrbench evaluate")
+    _stage(again, {"metrics.json": "newer"})
+    assert again.commit() == ["metrics.json"] and not (tmp_path / "r" / "index").exists()
+
+
 def test_a_kill_during_the_moves_is_rolled_forward_by_the_next_reader(tmp_path):
     run = tmp_path / "r"
     out = OutputDir.claim(run, "cxrbench evaluate")
