@@ -15,7 +15,12 @@ is one of the true ones; text: exact finding set). The measurement quoted in doc
 
     python benchmarks/learnability.py --workdir runs/learn4500 --patients 120 --steps 4500
 
-It writes ``WORKDIR/learnability.json`` and prints a table.
+It writes ``WORKDIR/learnability.json`` and prints a table. For the spatial questions (the
+region head's D03_where_is_finding and D07_where_is_device, whose answers are locations the
+scene graph holds) it also prints each condition's accuracy, the scene-graph oracle (the
+answer read off the graph) and where the first condition's [CLS] attends, and the paired
+differences on them. ``--spatial-probe STEPS`` instead trains each condition on the spatial
+questions alone (:func:`spatial_probe`) and writes ``WORKDIR/spatial_probe*.json``.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+SPATIAL = ("D03_where_is_finding", "D07_where_is_device")   # the region head's questions: answers are locations
 sys.path.insert(0, str(REPO))
 
 
@@ -97,8 +103,10 @@ def paired_differences(frames: dict, first: str) -> dict:
 
     a = frames[first]
     hits_a, clusters = item_hits(a), pd.factorize(a["study_id"])[0]
+    qt = a["question_type"].to_numpy()
     subsets = {"overall": np.ones(len(a), dtype=bool), **{f"head {h}": (a["head"] == h).to_numpy() for h in
-               ("binary", "region", "severity", "text")}, "has_finding": (a["question_type"] == "D02_has_finding").to_numpy()}
+               ("binary", "region", "severity", "text")}, "has_finding": qt == "D02_has_finding",
+               "spatial (D03+D07)": np.isin(qt, SPATIAL), **{t: qt == t for t in SPATIAL}}
     out = {}
     for other, b in frames.items():
         if other == first:
@@ -117,6 +125,154 @@ def paired_differences(frames: dict, first: str) -> dict:
     return out
 
 
+def finding_prior(truth, train_frame, train_targets) -> dict:
+    """Spatial accuracy of the question's words alone: each spatial question answered with the
+    region most often given in training to its question type and finding (the first answer
+    entity; spatial questions with a location name the finding they ask about)."""
+    from collections import Counter
+
+    from model.vocabularies import REGION_CLASSES
+
+    t, counts, overall = train_targets, {}, Counter()
+    for i, row in enumerate(train_frame.itertuples(index=False)):
+        if row.question_type in SPATIAL and t.region_first[i] >= 0:
+            key = (row.question_type, str(next(iter(row.answer_entities), "")))
+            counts.setdefault(key, Counter())[t.region_first[i]] += 1
+            overall[t.region_first[i]] += 1
+    out = {}
+    for qt in SPATIAL:
+        hits = []
+        for row in truth[(truth["question_type"] == qt).to_numpy()].itertuples(index=False):
+            if not len(row.regions_true):
+                continue
+            c = counts.get((qt, str(next(iter(row.answer_entities), ""))), overall)
+            hits.append(REGION_CLASSES[c.most_common(1)[0][0]] in set(row.regions_true))
+        out[qt] = float(np.mean(hits)) if hits else float("nan")
+    return out
+
+
+def spatial_accuracy(frame, question_type: str) -> float:
+    from model.evaluation import item_hits
+
+    hits = item_hits(frame)
+    sel = (frame["question_type"] == question_type).to_numpy() & ~np.isnan(hits)
+    return float(hits[sel].mean()) if sel.any() else float("nan")
+
+
+def scene_graph_oracle(frame, index_dir: Path) -> dict:
+    """What the scene graph alone tells on the spatial questions, and where the model looks.
+
+    ``oracle``: the answer read off the graph (the first observation node of the primary image
+    whose entities include the answer's finding; its first region that folds onto a head
+    class), scored as the region head is (one of the true regions). ``pointing``: the share of
+    those questions whose [CLS] attends most to a node holding that finding (the ``full``
+    model's attention of its last layer), against ``pointing_chance`` (the share of the tokens
+    that are such nodes, averaged over the questions)."""
+    import pandas as pd
+
+    from cxrbench.data.vocabulary import load_vocabulary
+    from model.data import IndexData, build_graphs
+    from model.vocabularies import Vocabularies
+
+    idx = IndexData.load(index_dir)
+    vocabs = Vocabularies.from_dataset(load_vocabulary(idx.dataset_info))
+    graphs, _ = build_graphs(idx.studies, idx.nodes, 48)
+    qa = idx.qa.set_index("question_id")
+    oracle, pointing, chance = [], [], []
+    for row in frame.itertuples(index=False):
+        if row.question_type not in SPATIAL or not len(row.regions_true):
+            continue
+        g = graphs[int(row.study_id)]
+        src = qa.loc[row.question_id]
+        if isinstance(src, pd.DataFrame):        # question ids recur across studies (real release)
+            src = src[src["study_id"] == row.study_id].iloc[0]
+        wanted = set(src["answer_entities"])
+        nodes = [k for k in range(g.n) if g.kinds[k] == "observation" and set(g.entities[k]) & wanted]
+        heads = [h for k in nodes[:1] for h in map(vocabs.head_region, g.regions[k]) if h]
+        oracle.append(float(bool(heads) and heads[0] in set(row.regions_true)))
+        if row.attn_text_visual is not None and len(row.attn_text_visual) == g.n and nodes:
+            pointing.append(float(int(np.argmax(row.attn_text_visual)) in nodes))
+            chance.append(len(nodes) / g.n)
+    return {"n": len(oracle), "oracle": float(np.mean(oracle)) if oracle else None,
+            "pointing": float(np.mean(pointing)) if pointing else None,
+            "pointing_chance": float(np.mean(chance)) if chance else None}
+
+
+def spatial_probe(index_dir: Path, work: Path, condition: str, steps: int, overrides: list[str]) -> dict:
+    """Train on the spatial questions alone and answer the test split's: can the model read a
+    location off the scene graph at all, apart from the multi-task budget?
+
+    The ``tiny`` config of ``condition`` (plus ``overrides``), the region head's questions of the
+    train split only (D03/D07 with a region label), ``steps`` AdamW steps of 32 at the config's
+    learning rate on cached features, the model's loss (region term + auxiliary CheXpert);
+    then accuracy and [CLS] pointing on the test split's spatial questions (as the main table)."""
+    import pandas as pd
+    import torch
+
+    from cxrbench.data.vocabulary import load_vocabulary
+    from model.answers import AnswerBank
+    from model.backbone import backbone_fingerprint
+    from model.checkpoint import CheckpointBundle
+    from model.config import load_config
+    from model.data import DatasetSettings, ImageStore, IndexData, QADataset, build_graphs, collate
+    from model.feature_cache import FeatureCache
+    from model.inference import Predictor
+    from model.losses import VQALoss
+    from model.network import build_model
+    from model.targets import derive_targets
+    from model.tokenizer import build_tokenizer
+    from model.trainer import output_priors
+    from model.vocabularies import Vocabularies
+
+    cfg = load_config("tiny", condition=condition, overrides=overrides)
+    m = cfg.model
+    idx = IndexData.load(index_dir)
+    vocabs = Vocabularies.from_dataset(load_vocabulary(idx.dataset_info))
+    tok = build_tokenizer(m.tokenizer.vocab, m.tokenizer.lowercase)
+    graphs, _ = build_graphs(idx.studies, idx.nodes, m.tokens.max_nodes, m.tokens.scene_graph)
+
+    def spatial(split: str):
+        qa = idx.answerable(split)
+        qa = qa[qa["question_type"].isin(SPATIAL)]
+        return qa[derive_targets(qa, vocabs, idx.studies).region_valid]
+
+    train, test = spatial("train"), spatial("test")
+    model = build_model(m, vocabs, tok, seed=cfg.seed)
+    ds = QADataset(train, graphs, vocabs, DatasetSettings(m.encoder.max_question_tokens, m.backbone.image_size,
+                                                          m.tokens.scene_graph, "cache", seed=cfg.seed),
+                   studies=idx.studies, train=True)
+    if m.heads.prior_init:
+        model.set_output_priors(**output_priors(ds, train, idx.studies))
+    images = ImageStore(idx.image_root, m.backbone.image_size)
+    cache = work / f"probe_features_{m.backbone.name}.h5"
+    studies = sorted(set(train["study_id"].astype("int64")))
+    FeatureCache.build(cache, model.backbone, backbone_fingerprint(model.backbone), [graphs[k] for k in studies],
+                       images, progress=False)
+    features = FeatureCache(cache)
+    settings = ds.settings
+    criterion = VQALoss(m.heads)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.train.lr)
+    rng = np.random.default_rng(cfg.seed)
+    model.train()
+    for step in range(steps):
+        items = [ds.item(int(i), step) for i in rng.choice(len(ds), size=min(32, len(ds)), replace=False)]
+        batch = collate(items, tok, settings, features=features)
+        loss, _ = criterion(model(batch), batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    features.close()
+    model.eval()
+    bundle = CheckpointBundle(model, m, tok, vocabs, AnswerBank(), {}, work)
+    frame = Predictor(bundle, index_dir).predict(test)
+    from model.evaluation import item_hits
+
+    return {"condition": condition, "steps": steps, "overrides": overrides, "n_train": len(train),
+            "n_test": len(test), "accuracy": float(np.nanmean(item_hits(frame))),
+            "pointing": scene_graph_oracle(frame, index_dir)["pointing"],
+            "predicted_classes": int(pd.Series([r[0] for r in frame["regions_pred"]]).nunique())}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workdir", default="runs/learnability")
@@ -126,6 +282,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=4500, help="optimizer steps per condition")
     parser.add_argument("--conditions", nargs="+", default=["full", "late_fusion"])
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override for every run")
+    parser.add_argument("--spatial-probe", type=int, metavar="STEPS",
+                        help="only the spatial probe (spatial_probe): STEPS steps per condition on the spatial questions")
     args = parser.parse_args()
 
     work = Path(args.workdir).resolve()
@@ -139,6 +297,19 @@ def main() -> int:
                   "--seed", str(args.data_seed), "--quiet"], env)
     if not (index / "manifest.json").exists():
         run(cx + ["index", str(data), "--out", str(index)], env)
+    if args.spatial_probe:
+        import torch
+
+        torch.set_num_threads(1)
+        probes = []
+        for cond in args.conditions:
+            t0 = time.time()
+            probes.append({**spatial_probe(index, work, cond, args.spatial_probe, args.overrides),
+                           "seconds": round(time.time() - t0)})
+            print(json.dumps(probes[-1]), flush=True)
+        name = "spatial_probe" + "".join(f"_{o}" for o in args.overrides).replace("/", "-") + ".json"
+        (work / name).write_text(json.dumps(probes, indent=2) + "\n")
+        return 0
     timings = {}
     for cond in args.conditions:
         out = work / f"run_{cond}"
@@ -184,6 +355,17 @@ def main() -> int:
         vals = [r.get(f"accuracy/{c}") for c in cols] + [r.get("f1/text")]
         print(f"{name:16s}" + "".join(f"{v:10.3f}" if v is not None else f"{'-':>10s}" for v in vals))
     print("rows per head:", {c: results[args.conditions[0]].get(f"n/{c}") for c in cols})
+    oracle = scene_graph_oracle(frames[args.conditions[0]], index)
+    print(f"\nspatial questions with a region label: {oracle['n']}; scene-graph oracle accuracy {oracle['oracle']:.3f}; "
+          f"{args.conditions[0]}'s [CLS] attends most to the finding's node in "
+          + (f"{oracle['pointing']:.3f} of them (chance {oracle['pointing_chance']:.3f})"
+             if oracle["pointing"] is not None else "- (no scene-graph tokens)"))
+    spatial = {name: {t: spatial_accuracy(f, t) for t in SPATIAL}
+               for name, f in {**frames, "majority/head": by_head, "majority/type": by_type}.items()}
+    spatial["finding prior"] = finding_prior(truth.assign(answer_entities=test["answer_entities"].to_numpy()), train,
+                                             train_targets)
+    for name, acc in spatial.items():
+        print(f"  {name:16s} " + "  ".join(f"{t} {v:.3f}" for t, v in acc.items()))
     paired = paired_differences(frames, args.conditions[0])
     for other, rows in paired.items():
         print(f"\n{args.conditions[0]} - {other}, study-level paired bootstrap (10,000 resamples):")
@@ -191,7 +373,8 @@ def main() -> int:
             print(f"  {name:18s} {r['diff']:+.3f} [95% CI {r['ci'][0]:+.3f}, {r['ci'][1]:+.3f}]  p = {r['p']:.4f}  n = {r['n']}")
     report = {"steps": args.steps, "patients": args.patients, "image_size": args.image_size,
               "n_test_rows": len(test), "index_hash": idx.index_hash(), "train_seconds": timings, "results": results,
-              "paired": paired}
+              "paired": paired, "scene_graph_oracle": oracle, "overrides": args.overrides,
+              "spatial_accuracy": spatial}
     (work / "learnability.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     print(f"wrote {work / 'learnability.json'}")
     return 0

@@ -177,7 +177,8 @@ def load_checkpoint(path: str | Path, device: str = "cpu") -> CheckpointBundle:
     tokenizer = load_tokenizer(path)
     if len(tokenizer) != data["tokenizer"]["vocab_size"]:
         raise CxrbenchError(f"{path}: tokenizer has {len(tokenizer)} entries, config.json says {data['tokenizer']['vocab_size']}")
-    model = SSGVQANet(build_cfg, vocabularies, len(tokenizer), tokenizer.pad_token_id, from_checkpoint=True)
+    model = SSGVQANet(build_cfg, vocabularies, len(tokenizer), tokenizer.pad_token_id, from_checkpoint=True,
+                      tokenizer=tokenizer)
     state = load_file(str(path / WEIGHTS), device="cpu")
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:

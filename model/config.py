@@ -65,6 +65,7 @@ class TokenConfig:
     entity_dim: int = 64
     feature_dim: int = 512           # projected backbone RoI feature
     max_nodes: int = 48              # node tokens per image (the global token comes on top)
+    name_embeddings: bool = False    # region/entity vectors also read their names through the word embeddings
 
     @property
     def geometry_dim(self) -> int:   # normalised box (4), area (1), aspect ratio (1)
@@ -109,6 +110,8 @@ class HeadConfig:
     aux_weight: float = 0.3          # lambda of the auxiliary CheXpert loss (seed 3.3)
     aux_nan_weight: float = 0.5      # weight of "not mentioned" (NaN) CheXpert labels, as negatives
     class_weighting: str = "sqrt_inverse"   # w_i = (N / N_i) ** 0.5 (seed 3.2 use case 4) | none
+    multilabel_reduction: str = "class_mean"  # region/text BCE per item: class_mean | item_sum (model/losses.py)
+    prior_init: bool = False         # sigmoid heads' output biases start at the training classes' log prior odds
     finding_threshold: float = 0.5   # text head: findings with P >= threshold fill the answer
     finding_thresholds: list[float] | None = None  # per finding (14), tuned on validation at the end of training
     region_threshold: float = 0.5    # region head: extra regions with P >= threshold
@@ -341,6 +344,8 @@ def validate(config: Config, where: str) -> None:
         (m.heads.finding_thresholds is None or len(m.heads.finding_thresholds) == 14,
          "model.heads.finding_thresholds must list 14 values (one per CheXpert finding)"),
         (m.heads.class_weighting in ("sqrt_inverse", "none"), "model.heads.class_weighting must be sqrt_inverse or none"),
+        (m.heads.multilabel_reduction in ("class_mean", "item_sum"),
+         "model.heads.multilabel_reduction must be class_mean or item_sum"),
         (m.encoder.hidden_size % m.encoder.num_heads == 0, "model.encoder.hidden_size must be a multiple of num_heads"),
         (not m.sim.enabled or m.tokens.scene_dim % m.sim.heads == 0,
          f"model.sim.heads ({m.sim.heads}) must divide the scene dim ({m.tokens.scene_dim})"),

@@ -5,6 +5,10 @@
 * binary, severity: cross-entropy;
 * region, text: binary cross-entropy over the 26 regions / 14 findings (several can be true),
   per-class weights w_i = (N / N_i)^0.5 (seed 3.2 use case 4, :func:`model.targets.class_weights`);
+  ``heads.multilabel_reduction`` says how an item's classes combine: ``class_mean`` (the mean
+  over classes, so an item weighs 1/26 resp. 1/14 of a binary item's cross-entropy) or
+  ``item_sum`` (the sum over classes: the item's negative log-likelihood, on the scale of the
+  cross-entropy heads; docs/model.md, "Spatial questions");
 * single head (ablation): cross-entropy of the unified softmax against the item's target
   spread over its true classes (one class for binary/severity; the true regions or findings
   share the mass equally);
@@ -56,6 +60,10 @@ class VQALoss(nn.Module):
         self.register_buffer("finding_w", finding_weights if finding_weights is not None else ones(14))
         self.register_buffer("chexpert_w", chexpert_weights if chexpert_weights is not None else ones(14))
 
+    def _reduce(self, bce: torch.Tensor) -> torch.Tensor:
+        """(items, classes) weighted BCE -> the head's loss (heads.multilabel_reduction)."""
+        return bce.sum(dim=1).mean() if self.cfg.multilabel_reduction == "item_sum" else bce.mean()
+
     def forward(self, out: dict[str, torch.Tensor], batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss and its detached terms (tensors: converting them would sync a GPU)."""
         head = batch["head"]
@@ -79,11 +87,11 @@ class VQALoss(nn.Module):
             rows = (head == HEAD_INDEX["region"]) & (batch["region"].sum(dim=1) > 0)
             if rows.any():
                 bce = F.binary_cross_entropy_with_logits(out["region"][rows].float(), batch["region"][rows], reduction="none")
-                terms["region"] = (bce * self.region_w).mean()
+                terms["region"] = self._reduce(bce * self.region_w)
             rows = head == HEAD_INDEX["text"]
             if rows.any():
                 bce = F.binary_cross_entropy_with_logits(out["text"][rows].float(), batch["findings"][rows], reduction="none")
-                terms["text"] = (bce * self.finding_w).mean()
+                terms["text"] = self._reduce(bce * self.finding_w)
             for name, value in terms.items():
                 vqa = vqa + self.cfg.loss_weights.get(name, 1.0) * value
         mask = batch["chexpert_weight"]

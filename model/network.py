@@ -30,7 +30,7 @@ from model.backbone import Backbone
 from model.config import ModelConfig
 from model.heads import AnswerHeads, ChexpertHead
 from model.sim import SIM
-from model.tokens import TokenEmbedder
+from model.tokens import TokenEmbedder, name_pieces
 from model.vocabularies import FINDING_CLASSES, Vocabularies
 
 
@@ -54,15 +54,21 @@ def visualbert_config(cfg: ModelConfig, vocab_size: int, pad_token_id: int):
 
 class SSGVQANet(nn.Module):
     def __init__(self, cfg: ModelConfig, vocabularies: Vocabularies, vocab_size: int, pad_token_id: int = 0,
-                 from_checkpoint: bool = False):
+                 from_checkpoint: bool = False, tokenizer=None):
         super().__init__()
         from transformers import VisualBertModel
 
         self.cfg = cfg
-        self.backbone = Backbone(cfg.backbone, announce_random=not from_checkpoint)
-        self.tokens = TokenEmbedder(cfg.tokens, self.backbone.channels,
-                                    vocabularies.n_region_embeddings, vocabularies.n_entity_embeddings)
         hidden = cfg.encoder.hidden_size
+        self.backbone = Backbone(cfg.backbone, announce_random=not from_checkpoint)
+        names = None
+        if cfg.tokens.scene_graph and cfg.tokens.name_embeddings:
+            if tokenizer is None:
+                raise ValueError("tokens.name_embeddings needs the tokenizer (the names' word pieces)")
+            names = {"region": name_pieces(vocabularies.regions, tokenizer),
+                     "entity": name_pieces(vocabularies.entities, tokenizer)}
+        self.tokens = TokenEmbedder(cfg.tokens, self.backbone.channels, vocabularies.n_region_embeddings,
+                                    vocabularies.n_entity_embeddings, names=names, text_dim=hidden)
         self.encoder = VisualBertModel(visualbert_config(cfg, vocab_size, pad_token_id))
         self.sim = (SIM(cfg.tokens.scene_dim, hidden, cfg.sim.layers, cfg.sim.heads, cfg.sim.dropout)
                     if cfg.sim.enabled else None)
@@ -87,6 +93,24 @@ class SSGVQANet(nn.Module):
         if not self.cfg.backbone.train:
             self.backbone.eval()
         return self
+
+    def set_output_priors(self, region=None, text=None, chexpert=None) -> None:
+        """Output biases of the sigmoid heads at their classes' log prior odds (``heads.prior_init``).
+
+        With biases at 0 a sigmoid head starts at p = 0.5 for every class; binary cross-entropy
+        then falls fastest by pushing every logit down together, which the tiny model did
+        through its shared tanh pooling until that saturated: the pooled vector became the
+        same for every question and the region head answered one region for all (measured:
+        docs/model.md, "Spatial questions"). Starting at the prior removes that shortcut."""
+        def put(linear: nn.Linear, values) -> None:
+            if values is not None:
+                with torch.no_grad():
+                    linear.bias.copy_(torch.as_tensor(values, dtype=linear.bias.dtype))
+
+        if self.cfg.heads.kind == "multi":
+            put(self.heads.heads["region"][-1], region)
+            put(self.heads.heads["text"][-1], text)
+        put(self.chexpert.mlp[-1], chexpert)
 
     def enable_gradient_checkpointing(self) -> None:
         enable = getattr(self.encoder, "activation_checkpointing_enable", None) or self.encoder.gradient_checkpointing_enable
@@ -115,7 +139,8 @@ class SSGVQANet(nn.Module):
             out.update(self.heads(pooled))
             return out
 
-        scene = self.tokens.scene(batch["geometry"], batch["region_ids"], batch["entity_ids"], use_scene_graph)
+        scene = self.tokens.scene(batch["geometry"], batch["region_ids"], batch["entity_ids"], use_scene_graph,
+                                  word_embeddings=self.encoder.embeddings.word_embeddings)
         if self.sim is not None and use_scene_graph:
             scene, sim_attention = self.sim(scene, self._text_embeddings(batch), batch["attention_mask"].bool(), vmask)
             out["attn_sim"] = sim_attention
@@ -160,4 +185,5 @@ def build_model(cfg: ModelConfig, vocabularies: Vocabularies, tokenizer, seed: i
     """The model of ``cfg.condition`` (the one factory every caller uses)."""
     if seed is not None:
         torch.manual_seed(seed)
-    return SSGVQANet(cfg, vocabularies, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id)
+    return SSGVQANet(cfg, vocabularies, vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
+                     tokenizer=tokenizer)

@@ -201,3 +201,12 @@ def class_weights(positives: np.ndarray, total: float) -> np.ndarray:
         w[seen] = np.sqrt(total / positives[seen])
         w[~seen] = w[seen].max()
     return (w / w.mean()).astype(np.float32)
+
+
+def prior_log_odds(positives: np.ndarray, total: float, floor: float = 1e-3) -> np.ndarray:
+    """log(p / (1 - p)) of each class's share p = N_i / N, clipped to [floor, 1 - floor] (classes
+    never or always seen stay finite): the output bias at which a sigmoid head starts at the
+    prior (``heads.prior_init``)."""
+    positives = np.asarray(positives, dtype=np.float64)
+    p = np.clip(positives / total if total > 0 else np.full_like(positives, 0.5), floor, 1.0 - floor)
+    return np.log(p / (1.0 - p)).astype(np.float32)

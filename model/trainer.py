@@ -128,6 +128,22 @@ def class_weight_tensors(ds, train_qa, studies, kind: str):
     return torch.from_numpy(region_w), torch.from_numpy(finding_w), torch.from_numpy(chexpert_w)
 
 
+def output_priors(ds, train_qa, studies) -> dict[str, np.ndarray]:
+    """Log prior odds of the sigmoid heads' classes in the training items (region and text
+    items with a label; CheXpert over the training studies), for ``heads.prior_init``."""
+    from model.targets import chexpert_targets, prior_log_odds
+    from model.vocabularies import HEAD_INDEX
+
+    t = ds.targets
+    reg = (t.head == HEAD_INDEX["region"]) & t.region_valid
+    txt = t.head == HEAD_INDEX["text"]
+    rows = studies[studies["study_id"].isin(set(train_qa["study_id"].astype("int64")))]
+    labels = np.stack([chexpert_targets(v, 0.0)[0] for v in rows["chexpert"]]) if len(rows) else np.zeros((0, 14))
+    return {"region": prior_log_odds(t.region[reg].sum(0), reg.sum()),
+            "text": prior_log_odds(t.findings[txt].sum(0), txt.sum()),
+            "chexpert": prior_log_odds(labels.sum(0), len(rows))}
+
+
 def to_device(batch: dict[str, Any], device, dtype) -> dict[str, Any]:
     """Batch tensors on ``device``; float inputs in the training dtype (targets stay fp32)."""
     import torch
@@ -263,6 +279,8 @@ class Trainer:
 
         t, m = self.cfg.train, self.cfg.model
         self.model = build_model(m, self.vocabs, self.tokenizer, seed=self.cfg.seed)
+        if m.heads.prior_init:
+            self.model.set_output_priors(**output_priors(self.train_ds, self.train_qa, self.index.studies))
         if t.gradient_checkpointing:
             self.model.enable_gradient_checkpointing()
         if t.features != "cache":

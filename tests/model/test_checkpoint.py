@@ -9,9 +9,11 @@ from model.checkpoint import load_checkpoint, save_checkpoint
 from tests.model.helpers import Setup
 
 
-@pytest.mark.parametrize("condition", ["full", "single_head", "late_fusion"])
-def test_round_trip_gives_bit_identical_outputs_without_unpickling(handmade_index, tmp_path, monkeypatch, condition):
-    s = Setup(handmade_index, condition)
+@pytest.mark.parametrize("condition, overrides", [("full", ()), ("single_head", ()), ("late_fusion", ()),
+                                                  ("full", ("model.tokens.name_embeddings=true",))])
+def test_round_trip_gives_bit_identical_outputs_without_unpickling(handmade_index, tmp_path, monkeypatch, condition,
+                                                                    overrides):
+    s = Setup(handmade_index, condition, *overrides)
     model = s.model.eval()
     with torch.no_grad():   # move weights off their init so a silent re-init could not pass
         for p in model.parameters():

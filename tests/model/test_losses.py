@@ -66,3 +66,16 @@ def test_batches_without_some_heads_and_single_head_targets():
     out = {"unified": torch.randn(4, 46, requires_grad=True), "chexpert": torch.randn(4, 14)}
     loss, terms = VQALoss(HeadConfig(kind="single"))(out, _batch())
     assert torch.isfinite(loss) and "loss/unified" in terms
+
+
+def test_item_sum_reduction_weighs_a_multilabel_item_as_its_negative_log_likelihood():
+    batch, out = _batch(), _out()
+    _, mean_terms = VQALoss(HeadConfig())(out, batch)
+    _, sum_terms = VQALoss(HeadConfig(multilabel_reduction="item_sum"))(out, batch)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    region = bce(out["region"][[1]], batch["region"][[1]], reduction="sum")      # one region item: sum over 26
+    text = bce(out["text"][[3]], batch["findings"][[3]], reduction="sum")
+    torch.testing.assert_close(sum_terms["loss/region"], region.detach())
+    torch.testing.assert_close(sum_terms["loss/text"], text.detach())
+    torch.testing.assert_close(sum_terms["loss/region"], 26 * mean_terms["loss/region"])
+    torch.testing.assert_close(sum_terms["loss/binary"], mean_terms["loss/binary"])   # the CE heads are unchanged

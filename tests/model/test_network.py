@@ -159,3 +159,62 @@ def test_pooling_reads_the_question_and_ignores_its_padding(handmade_index, pool
         changed = model(other)
     torch.testing.assert_close(out["binary"], ref["binary"], atol=1e-5, rtol=1e-5)
     assert not torch.allclose(changed["binary"], ref["binary"])
+
+
+def test_name_embeddings_read_the_names_through_the_question_word_embeddings(handmade_index):
+    from model.tokens import name_pieces
+
+    s = Setup(handmade_index, "full", "model.tokens.name_embeddings=true")
+    model, vocabs, tok = s.model, s.vocabs, s.tokenizer
+    ids, mask = name_pieces(vocabs.regions, tok)
+    k = vocabs.regions.index("left costophrenic angle")
+    pieces = tok("left costophrenic angle", add_special_tokens=False)["input_ids"]
+    assert list(ids[k + 2, : len(pieces)]) == pieces and mask[k + 2].sum() == len(pieces)
+    assert mask[:2].sum() == 0                                   # padding and unknown have no name
+    words = model.encoder.embeddings.word_embeddings
+    names = model.tokens.region_names(words)
+    expected = model.tokens.region_names.project(words(torch.tensor(pieces)).mean(0))
+    torch.testing.assert_close(names[k + 2], expected)
+    assert torch.count_nonzero(names[:2]) == 0
+    # a region-only loss trains the word embeddings of the region's name (shared with the question)
+    ids_batch = torch.tensor([[[k + 2]]])
+    scene = model.tokens.scene(torch.zeros(1, 1, 6), ids_batch, torch.zeros(1, 1, 1, dtype=torch.long),
+                               word_embeddings=words)
+    (scene[0, 0, 6:70] * torch.linspace(-1, 1, 64)).sum().backward()   # (a plain sum of a LayerNorm is constant)
+    grad = words.weight.grad
+    assert set(torch.nonzero(grad.abs().sum(1)).flatten().tolist()) == set(pieces)
+
+
+def test_name_embeddings_need_the_tokenizer(handmade_index):
+    from model.network import SSGVQANet
+
+    s = Setup(handmade_index, "full", "model.tokens.name_embeddings=true")
+    with pytest.raises(ValueError, match="tokenizer"):
+        SSGVQANet(s.cfg.model, s.vocabs, len(s.tokenizer), s.tokenizer.pad_token_id)
+
+
+def test_prior_init_sets_the_sigmoid_heads_biases_to_the_training_log_odds(handmade_index, tmp_path):
+    from model.targets import prior_log_odds
+    from model.trainer import Trainer
+    from model.vocabularies import HEAD_INDEX, REGION_CLASSES
+    from tests.model.helpers import small_config
+
+    trainer = Trainer(small_config("full", "model.heads.prior_init=true"), handmade_index, tmp_path / "run")
+    trainer._setup_data()
+    trainer.cfg.train.features = "online"          # no feature cache needed to build the model here
+    trainer._setup_model()
+    t = trainer.train_ds.targets
+    region_items = (t.head == HEAD_INDEX["region"]) & t.region_valid
+    counts = {name: int(t.region[region_items, REGION_CLASSES.index(name)].sum())
+              for name in ("left costophrenic angle", "right costophrenic angle")}
+    assert all(counts.values()) and sum(counts.values()) == region_items.sum()       # hand-made: one side each
+    bias = trainer.model.heads.heads["region"][-1].bias.detach().numpy()
+    for name, n in counts.items():
+        p = n / region_items.sum()
+        assert bias[REGION_CLASSES.index(name)] == pytest.approx(np.log(p / (1 - p)), rel=1e-5)
+    assert bias[REGION_CLASSES.index("heart")] == pytest.approx(float(prior_log_odds(np.array([0]), 1)[0]))
+    plain = Trainer(small_config("full"), handmade_index, tmp_path / "run2")
+    plain._setup_data()
+    plain.cfg.train.features = "online"
+    plain._setup_model()
+    assert not np.allclose(plain.model.heads.heads["region"][-1].bias.detach().numpy(), bias)

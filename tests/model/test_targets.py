@@ -97,3 +97,11 @@ def test_class_weights_are_sqrt_inverse_frequency_rescaled_to_mean_one():
     raw = np.append(raw, raw.max())
     np.testing.assert_allclose(w, raw / raw.mean(), rtol=1e-6)
     assert w[2] / w[0] == pytest.approx(5.0)          # (100 / 4) ** 0.5
+
+
+def test_prior_log_odds_by_hand():
+    from model.targets import prior_log_odds
+
+    out = prior_log_odds(np.array([0, 5, 10, 2]), 10)
+    np.testing.assert_allclose(out, [np.log(1e-3 / 0.999), 0.0, np.log(0.999 / 1e-3), np.log(0.2 / 0.8)], rtol=1e-6)
+    np.testing.assert_allclose(prior_log_odds(np.array([0, 3]), 0), [0.0, 0.0])    # no items: p = 0.5
