@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 test: venv
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 test-fast: venv
