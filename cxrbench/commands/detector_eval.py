@@ -1,6 +1,6 @@
 """Measure a trained detector on a split: mAP with the project's functions and ultralytics' own.
 
-    cxrbench detector-eval DETECTOR DATASET --out DIR [--split test] [--imgsz 640] [--batch 16] [--device cpu]
+    cxrbench detector-eval DETECTOR DATASET --out DIR [--split test] [--imgsz TRAINING_SIZE] [--batch 16] [--device cpu]
 
 DETECTOR is a ``cxrbench detector-train`` run folder or its detector.pt, DATASET a
 ``cxrbench detector-data`` folder. ultralytics validates (confidence >= 0.001, NMS IoU 0.7, at
@@ -24,7 +24,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dataset", help="dataset folder (cxrbench detector-data)")
     parser.add_argument("--out", required=True, help="folder for quality.json and the detections")
     parser.add_argument("--split", choices=["train", "val", "test"], default="test")
-    parser.add_argument("--imgsz", type=int, default=640, help="validation size in pixels (the training size)")
+    parser.add_argument("--imgsz", type=int, default=None,
+                        help="validation size in pixels (default: the detector's training size, from its detector.json; "
+                             "else 640)")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--device", default=None, help="cpu, 0, ... (default: the first GPU, else the CPU)")
     parser.add_argument("--workers", type=int, default=2)

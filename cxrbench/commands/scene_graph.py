@@ -1,6 +1,6 @@
 """Detect anatomy, findings and devices in new images and write their scene graphs.
 
-    cxrbench scene-graph IMAGE_DIR --detector WEIGHTS --out DIR [--conf 0.25] [--iou 0.7] [--imgsz 640]
+    cxrbench scene-graph IMAGE_DIR --detector WEIGHTS --out DIR [--conf 0.25] [--iou 0.7] [--imgsz TRAINING_SIZE]
                          [--index INDEX [--split test]]
 
 WEIGHTS is a ``cxrbench detector-train`` run folder or its ``detector.pt``. Every .jpg/.jpeg/.png
@@ -30,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="folder to write the scene graphs to")
     parser.add_argument("--conf", type=float, default=0.25, help="minimum detection confidence (default 0.25)")
     parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default 0.7)")
-    parser.add_argument("--imgsz", type=int, default=640, help="inference size in pixels (default 640)")
+    parser.add_argument("--imgsz", type=int, default=None,
+                        help="inference size in pixels (default: the detector's training size, from its detector.json; "
+                             "else 640)")
     parser.add_argument("--batch", type=int, default=16, help="images per forward pass (default 16)")
     parser.add_argument("--device", default=None, help="cpu, 0, ... (default: the first GPU, else the CPU)")
     parser.add_argument("--index", default=None,

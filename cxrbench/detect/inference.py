@@ -14,7 +14,7 @@ default); boxes are in pixels of the original image.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from cxrbench.detect import graphs as G
 from cxrbench.detect.offline import describe, load_ultralytics, ultralytics_version
-from cxrbench.detect.quality import load_detector
+from cxrbench.detect.quality import detector_imgsz, load_detector
 from cxrbench.errors import CxrbenchError, DataError
 from cxrbench.io import file_sha256, provenance
 
@@ -33,7 +33,7 @@ DETECTOR_FILE = "detector.pt"   # the weights a ``cxrbench detector-train`` run 
 class SceneGraphOptions:
     conf: float = 0.25
     iou: float = 0.7
-    imgsz: int = 640
+    imgsz: int | None = None      # None: the detector's training size (:func:`detector_imgsz`)
     max_det: int = 300
     batch: int = 16
     device: str | None = None
@@ -75,7 +75,7 @@ def _predict(model: Any, paths: list[Path], options: SceneGraphOptions, device: 
     """ultralytics' results for ``paths``; an image it cannot read is named (the batch is
     retried image by image to find it)."""
     kwargs = dict(conf=options.conf, iou=options.iou, imgsz=options.imgsz, max_det=options.max_det, device=device,
-                  verbose=False)
+                  verbose=False)   # imgsz resolved by write_scene_graphs
     try:
         return model.predict(source=[str(p) for p in paths], **kwargs)
     except Exception:  # ultralytics raises its own (FileNotFoundError "Image Not Found", cv2 errors) for a bad file
@@ -96,6 +96,8 @@ def write_scene_graphs(image_dir: str | Path, detector: str | Path, dest: str | 
 
     image_dir, dest = Path(image_dir), Path(dest)
     weights = resolve_detector(detector)
+    if options.imgsz is None:
+        options = replace(options, imgsz=detector_imgsz(weights))
     rels = G.list_images(image_dir) if images is None else sorted(images)
     if not rels:
         raise CxrbenchError(f"{image_dir}: no .jpg/.jpeg/.png images found")

@@ -93,7 +93,7 @@ def test_scene_graph_command_offline(trained_detector, synth_root, synth_index, 
     images = synth_root / "mimic-cxr-jpg"
     out = tmp_path / "graphs"
     proc, attempts, _ = run_offline(["-m", "cxrbench", "scene-graph", str(images), "--detector", str(run), "--out",
-                                     str(out), "--index", str(synth_index), "--split", "test", "--imgsz", "128",
+                                     str(out), "--index", str(synth_index), "--split", "test",
                                      "--device", "cpu", "--conf", "0.1", "--no-progress"], tmp_path / "work")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert attempts == "", attempts[:3000]
@@ -108,6 +108,7 @@ def test_scene_graph_command_offline(trained_detector, synth_root, synth_index, 
         assert graph["study_id"] == f"s{r.study_id}"
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["provenance"]["detector"]["sha256"] == file_sha256(run / "detector.pt")
+    assert manifest["provenance"]["options"]["imgsz"] == 128      # no --imgsz: the detector's training size
     assert manifest["nodes"]["regions"] > 2 * len(table)           # the trained detector finds anatomy
     nodes = detected_nodes(out)
     assert set(nodes["image_id"]) <= set(table["image_id"]) and (nodes["node_kind"] == "region").sum() > 2 * len(table)

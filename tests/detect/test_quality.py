@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 
 import numpy as np
 import pytest
 
 from cxrbench.detect.quality import class_average_precision, read_detections
+from cxrbench.errors import CxrbenchError
 
 
 def _coco(images, labels, detections, n_classes):
@@ -109,3 +111,21 @@ def test_read_ultralytics_prediction_file(tmp_path):
     assert [(c, s) for c, _, s in got] == [(3, 0.875), (10, 0.00123)]
     assert got[0][1] == pytest.approx([80, 80, 120, 120])
     assert read_detections(tmp_path / "missing.txt", 10, 10) == []     # ultralytics writes no file for no detection
+
+
+def test_detector_imgsz_is_the_training_size_of_a_run_folder(tmp_path):
+    """Detecting at 640 px with a detector trained at 160 px found 137 regions and no finding in
+    90 test images (31 findings and 1,555 regions at 160 px): without --imgsz, scene-graph and
+    detector-eval use the size the detector.json beside the weights records."""
+    from cxrbench.detect.quality import DEFAULT_IMGSZ, detector_imgsz
+
+    (tmp_path / "detector.pt").write_bytes(b"")
+    assert detector_imgsz(tmp_path / "detector.pt") == DEFAULT_IMGSZ == 640      # bare weights: no record
+    (tmp_path / "detector.json").write_text(json.dumps({"options": {"imgsz": 160}}))
+    assert detector_imgsz(tmp_path / "detector.pt") == 160
+    (tmp_path / "detector.json").write_text(json.dumps({"options": {"imgsz": "big"}}))
+    with pytest.raises(CxrbenchError, match="options.imgsz"):
+        detector_imgsz(tmp_path / "detector.pt")
+    (tmp_path / "detector.json").write_text("{not json")
+    with pytest.raises(CxrbenchError, match="detector.json"):
+        detector_imgsz(tmp_path / "detector.pt")
