@@ -9,8 +9,11 @@ runs end to end without the ``model`` package.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -97,19 +100,39 @@ class FakePredictor:
         return pd.DataFrame(rows)
 
 
+CHECKPOINT_FILE = "fake-checkpoint.json"
+
+
 class FakeLoader:
     """Loads folders that hold ``fake-checkpoint.json`` ({"condition": ...})."""
 
     name = "fake"
 
     def can_load(self, path: Path) -> bool:
-        return (Path(path) / "fake-checkpoint.json").is_file()
+        return (Path(path) / CHECKPOINT_FILE).is_file()
 
     def load(self, path: Path, settings) -> FakePredictor:
-        import json
-
-        spec = json.loads((Path(path) / "fake-checkpoint.json").read_text())
+        spec = json.loads((Path(path) / CHECKPOINT_FILE).read_text())
         return FakePredictor(condition=spec.get("condition", "fake"))
+
+
+def write_fake_checkpoint(folder: Path, condition: str = "fake") -> Path:
+    """A checkpoint folder :class:`FakeLoader` loads."""
+    folder.mkdir(parents=True)
+    (folder / CHECKPOINT_FILE).write_text(json.dumps({"condition": condition}))
+    return folder
+
+
+@contextmanager
+def registered_fake_checkpoint(folder: Path, condition: str = "fake") -> Iterator[Path]:
+    """:func:`write_fake_checkpoint`, with the loader registered in this process meanwhile."""
+    from cxrbench.predictor import register_loader, unregister_loader
+
+    register_loader(FakeLoader())
+    try:
+        yield write_fake_checkpoint(folder, condition)
+    finally:
+        unregister_loader(FakeLoader.name)
 
 
 def run_fake(out: str, n: int, shard_size: int, delay: float = 0.0, log: str | None = None) -> None:

@@ -3,13 +3,14 @@ shards, rank 0 merges, and the run dir is byte-identical to a one-process run.""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.evaluate.fakes import write_fake_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 OUTPUTS = ("predictions.parquet", "metrics.json", "calibration.json", "chexpert_report.json", "attention/summary.json")
@@ -42,10 +43,7 @@ def _launch(ckpt: Path, index: Path, out: Path, world: int) -> list[subprocess.P
 
 @pytest.fixture()
 def fake_checkpoint(tmp_path):
-    ckpt = tmp_path / "ckpt"
-    ckpt.mkdir()
-    (ckpt / "fake-checkpoint.json").write_text(json.dumps({"condition": "fake"}))
-    return ckpt
+    return write_fake_checkpoint(tmp_path / "ckpt")
 
 
 def test_two_ranks_give_the_bytes_of_one_process(fake_checkpoint, synth_index, tmp_path):

@@ -10,21 +10,17 @@ import pytest
 
 from cxrbench.errors import CxrbenchError
 from cxrbench.evaluate.pipeline import EvaluateOptions, evaluate_index
-from cxrbench.predictor import PredictorSettings, load_predictor, register_loader, unregister_loader
+from cxrbench.predictor import PredictorSettings, load_predictor
 from cxrbench.score import ScoreOptions
-from tests.evaluate.fakes import FakeLoader, FakePredictor
+from tests.evaluate.fakes import FakePredictor, registered_fake_checkpoint
 
 SKIP = ("bertscore_f1", "clinical_term_f1", "semantic_type_accuracy", "graph_entity_recall")
 
 
 @pytest.fixture()
 def fake_checkpoint(tmp_path):
-    register_loader(FakeLoader())
-    ckpt = tmp_path / "fake-ckpt"
-    ckpt.mkdir()
-    (ckpt / "fake-checkpoint.json").write_text(json.dumps({"condition": "planted"}))
-    yield ckpt
-    unregister_loader("fake")
+    with registered_fake_checkpoint(tmp_path / "fake-ckpt", "planted") as ckpt:
+        yield ckpt
 
 
 def _options(**score) -> EvaluateOptions:

@@ -21,8 +21,7 @@ import pandas as pd
 import pytest
 
 from cxrbench.cli import main
-from cxrbench.predictor import register_loader, unregister_loader
-from tests.evaluate.fakes import FakeLoader
+from tests.evaluate.fakes import registered_fake_checkpoint
 from tests.score.synthetic import make_predictions
 
 SKIP = ["--skip", "bertscore_f1", "clinical_term_f1", "semantic_type_accuracy", "graph_entity_recall"]
@@ -257,12 +256,8 @@ def test_compare_never_calls_a_difference_on_one_qa_pair_significant(tmp_path):
 # ------------------------------------------------------------------------------------ evaluate
 @pytest.fixture()
 def fake_checkpoint(tmp_path):
-    register_loader(FakeLoader())
-    ckpt = tmp_path / "ckpt"
-    ckpt.mkdir()
-    (ckpt / "fake-checkpoint.json").write_text(json.dumps({"condition": "fake"}))
-    yield ckpt
-    unregister_loader("fake")
+    with registered_fake_checkpoint(tmp_path / "ckpt") as ckpt:
+        yield ckpt
 
 
 def _evaluate(ckpt: Path, index: Path, out: Path, *extra: str) -> int:
