@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from cxrbench.detect.dataset import DATASET_JSON
     from cxrbench.detect.inference import DETECTOR_FILE
     from cxrbench.detect.offline import SETTINGS_DIR
-    from cxrbench.detect.quality import QualityOptions, evaluate_detector, split_images
+    from cxrbench.detect.quality import DETECTOR_RECORD, QualityOptions, evaluate_detector, split_images
     from cxrbench.detect.train import TRAIN_DIR, TrainOptions, detector_record, train_detector
     from cxrbench.io import atomic_write_json
 
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         quality = {split: evaluate_detector(stage / DETECTOR_FILE, dataset, split, stage / "eval", quality_options,
                                             settings_dir=out.path)
                    for split in args.eval_splits if split_images(dataset, split)}
-        atomic_write_json(stage / "detector.json", detector_record(info, dataset / DATASET_JSON, out.path / TRAIN_DIR))
+        atomic_write_json(stage / DETECTOR_RECORD, detector_record(info, dataset / DATASET_JSON, out.path / TRAIN_DIR))
         atomic_write_json(stage / "quality.json", quality)
     except BaseException:
         out.discard()
@@ -95,5 +95,5 @@ def run(args: argparse.Namespace) -> int:
     out.commit(keep=(TRAIN_DIR, SETTINGS_DIR))
     for split, q in quality.items():
         print(quality_line(split, q))
-    print(f"wrote {args.out}: {DETECTOR_FILE}, detector.json, quality.json")
+    print(f"wrote {args.out}: {DETECTOR_FILE}, {DETECTOR_RECORD}, quality.json")
     return 0

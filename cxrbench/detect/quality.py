@@ -123,7 +123,8 @@ def detector_imgsz(weights: str | Path) -> int:
     if not record.is_file():
         return DEFAULT_IMGSZ
     with reading(record, what="JSON file"):
-        size = json.loads(record.read_text())["options"]["imgsz"]
+        data = json.loads(record.read_text())
+    size = data.get("options", {}).get("imgsz") if isinstance(data, dict) else None
     if not isinstance(size, int) or size <= 0:
         raise CxrbenchError(f"{record}: options.imgsz is {size!r}, not a positive integer")
     return size

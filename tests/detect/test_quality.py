@@ -126,6 +126,9 @@ def test_detector_imgsz_is_the_training_size_of_a_run_folder(tmp_path):
     (tmp_path / "detector.json").write_text(json.dumps({"options": {"imgsz": "big"}}))
     with pytest.raises(CxrbenchError, match="options.imgsz"):
         detector_imgsz(tmp_path / "detector.pt")
+    (tmp_path / "detector.json").write_text("[]")
+    with pytest.raises(CxrbenchError, match="options.imgsz"):
+        detector_imgsz(tmp_path / "detector.pt")
     (tmp_path / "detector.json").write_text("{not json")
     with pytest.raises(CxrbenchError, match="detector.json"):
         detector_imgsz(tmp_path / "detector.pt")
