@@ -183,8 +183,9 @@ def _classify(folder: Path, found: Inputs) -> bool:
     if has("predictions.parquet") and has("metrics.json"):
         found.runs.append(RunDir(folder, read_json(folder / "metrics.json")))
         return True
-    if has("study.json"):
+    if has("study.json"):                   # its own tables (dynamics.csv, ...) sit beside the runs: walk on
         found.studies.append(folder)
+        return False
     if has("comparison.json"):
         found.comparisons.append(folder)
         return True

@@ -193,8 +193,13 @@ def test_discover_a_study_layout_with_seeds(tmp_path):
     _run(study / "eval" / "full-vqarad", "full", 0.3, dataset="vqa-rad")
     (study / "study.json").write_text(json.dumps({"format": "cxrbench-study/1", "index": {"path": "../index"}}))
     (study / "eval" / "full" / "seed0" / "shards").mkdir()            # never walked into
+    (study / "dynamics.csv").write_text("condition,seed,step\n")      # the study's summary tables: not a training run
+    (study / "steps_to_target.csv").write_text("condition\n")
     found = bi.discover(study)
     assert found.studies == [study]
+    above = bi.discover(tmp_path)                                      # make demo's layout: the study one level down
+    assert above.studies == [study] and len(above.runs) == 5 and above.comparisons == [study / "compare" / "seed0"]
+    assert study not in [t.path for t in above.training]
     assert sorted((r.condition, r.seed) for r in found.mimic_runs) == [("full", 0), ("full", 1), ("no_scene_graph", 0),
                                                                       ("no_scene_graph", 1)]
     assert [r.name for r in found.zero_shot_runs] == ["full on vqa-rad"]

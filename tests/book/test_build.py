@@ -247,6 +247,13 @@ def test_study_tables_of_cxrbench_ablate(book_inputs, tmp_path):
     got = shown[(shown["condition"] == "no_scene_graph") & (shown["subset"] == "overall")].iloc[0]
     assert got["verdict"] == row["verdict"] and got["expected"] == "-12.0 to -8.0"
     assert got["measured"] == f"{row['diff'] * 100:+.1f}"
+    spread = pd.read_csv(study / "seed_spread.csv")
+    one = spread[(spread["condition"] == "no_scene_graph") & (spread["stratum"] == "overall")
+                 & (spread["metric"] == "exact_match")].iloc[0]
+    table = _table_after(html / "analyses" / "08_ablation.html", "ablation_seed_spread")
+    assert set(table["stratum"]) <= {"overall", "spatial", "relational"}              # not every question type
+    shown_one = table[(table["condition"] == "no_scene_graph") & (table["stratum"] == "overall")].iloc[0]
+    assert shown_one["Δ mean (points)"] == f"{one['diff_mean'] * 100:+.1f}"           # points, not raw fractions
     conv = _table_after(html / "analyses" / "02_training.html", "training_convergence")
     assert set(conv["no_scene_graph"]) == {"late_fusion", "no_scene_graph"}
     assert "seeds 0" in _text(html / "analyses" / "11_provenance.html")
