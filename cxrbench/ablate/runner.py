@@ -322,7 +322,7 @@ def run_study(index: Path, out: Path, options: StudyOptions) -> Manifest:
         failed = [s for s in manifest.steps if s.status == "failed"]
         summary = manifest.step("summary")
         if not failed:   # always rewritten (seconds): summary options may differ from the last run's
-            write_summary(claim, manifest, options, keep=ENTRIES)
+            write_summary(claim, manifest, options)
             summary.status, summary.attempts, summary.fresh = "done", summary.attempts + 1, False
             manifest.save()
     if failed:

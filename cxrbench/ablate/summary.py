@@ -45,7 +45,7 @@ def gather(study: Path, manifest: Manifest):
     return rows, cells, dyn, logs
 
 
-def write_summary(claim: OutputDir, manifest: Manifest, options: StudyOptions, keep: tuple[str, ...]) -> dict:
+def write_summary(claim: OutputDir, manifest: Manifest, options: StudyOptions) -> dict:
     """Compute and commit the summary set; returns what study.md summarises."""
     study = claim.path
     rows, cells, dyn_frames, logs = gather(study, manifest)
@@ -78,7 +78,7 @@ def write_summary(claim: OutputDir, manifest: Manifest, options: StudyOptions, k
     io.atomic_write_text(staging / "steps_to_target.csv", stt.to_csv(index=False, lineterminator="\n"))
     io.atomic_write_json(staging / "convergence.json", {"provenance": prov, **conv})
     io.atomic_write_text(staging / "study.md", study_markdown(manifest, matrix, spread, conv, options))
-    claim.commit(keep=keep)
+    claim.commit()                                 # the entries the runner adopted stay
     return {"matrix": matrix, "spread": spread, "convergence": conv}
 
 

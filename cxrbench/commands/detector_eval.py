@@ -54,6 +54,6 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         out.discard()
         raise
-    out.commit(keep=(SETTINGS_DIR,))
+    out.commit()                                   # the adopted settings folder stays
     print(quality_line(args.split, quality))
     return 0

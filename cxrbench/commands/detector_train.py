@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         out.discard()
         raise
-    out.commit(keep=(TRAIN_DIR, SETTINGS_DIR))
+    out.commit()                                   # the adopted train and settings folders stay
     for split, q in quality.items():
         print(quality_line(split, q))
     print(f"wrote {args.out}: {DETECTOR_FILE}, {DETECTOR_RECORD}, quality.json")

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         out.discard()
         raise
-    out.commit(keep=(SETTINGS_DIR,))
+    out.commit()                                   # the adopted settings folder stays
     found = ", ".join(f"{v} {k}" for k, v in manifest["nodes"].items()) or "no nodes"
     print(f"wrote {args.out}: {manifest['images']} scene graphs ({found}; "
           f"{manifest['images_without_detections']} images without detections)")

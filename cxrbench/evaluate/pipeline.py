@@ -106,7 +106,7 @@ def write_run(out: OutputDir, frame: pd.DataFrame, options: EvaluateOptions, pro
     attention.write_attention_outputs(with_tokens, staging / "attention", image_root=image_root,
                                       n_overlays=options.n_overlays, n_resamples=s.n_resamples, seed=s.seed,
                                       unit=s.unit, provenance=report_prov)
-    out.commit(keep=(SHARD_DIR,))
+    out.commit()                                   # keeps what _claim adopted (the shards, RUN_DIR/index)
     return metrics
 
 
